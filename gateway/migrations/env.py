@@ -1,0 +1,3 @@
+from passage.migrations import run_env
+
+run_env()

@@ -1,0 +1,77 @@
+"""The `passage` command: dev, serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(".passage")
+DEFAULT_PORT_BASE = 8400
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything locally: embedded PostgreSQL and NATS, services, gateway")
+    dev.add_argument("--demo", action="store_true", help="seed demo agencies and clients")
+    dev.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where data, keys and logs live")
+    dev.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
+                     help="the gateway listens here, the services on the next four ports")
+
+    token = sub.add_parser("token", help="mint a dev token signed with the data folder's key")
+    token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    token.add_argument("--agency", required=True)
+    token.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    token.add_argument("--sub", default=None, help="the subject (user or system id)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+
+    serve = sub.add_parser("serve", help="run one component (what the container runs)")
+    serve.add_argument("component")
+    serve.add_argument("--host", default=None, help="default: PASSAGE_HOST")
+    serve.add_argument("--port", type=int, default=None, help="default: PASSAGE_PORT")
+
+    migrate = sub.add_parser("migrate", help="bring components' schemas to the latest migration")
+    migrate.add_argument("components", nargs="*", help="default: all")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "dev":
+        from passage.cli.dev import run_dev
+
+        return run_dev(data_dir=args.data_dir, port_base=args.port_base, demo=args.demo)
+    if args.command == "token":
+        return _token(args)
+    if args.command == "serve":
+        from passage.cli.serve import serve
+
+        return serve(args.component, host=args.host, port=args.port)
+    if args.command == "migrate":
+        from passage.cli.serve import migrate
+
+        return migrate(args.components)
+    raise AssertionError(args.command)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from passage.auth import KNOWN_ROLES
+    from passage.devkeys import key_paths, mint_token
+
+    private_key, _ = key_paths(args.data_dir)
+    if not private_key.exists():
+        print(f"No dev key in {args.data_dir}: run `passage dev --data-dir {args.data_dir}` once first",
+              file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.role) - KNOWN_ROLES)
+    if unknown:
+        print(f"Unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_ROLES))}", file=sys.stderr)
+        return 2
+    if args.ttl <= 0:
+        print("--ttl must be a positive number of seconds", file=sys.stderr)
+        return 2
+    print(mint_token(private_key, agency=args.agency, roles=args.role, sub=args.sub, ttl_seconds=args.ttl))
+    return 0

@@ -1,0 +1,8 @@
+"""The published language: every event's payload, versioned, shared by producer and consumers.
+
+Services learn about one another only through these contracts and each other's REST APIs.
+"""
+
+from passage.contracts import intake
+
+__all__ = ["intake"]

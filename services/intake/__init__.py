@@ -1,0 +1,1 @@
+"""Intake: where a migrant's case lives (clients, and in time households, consents, assessments)."""

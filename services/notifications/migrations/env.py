@@ -1,0 +1,4 @@
+from passage.migrations import run_env
+from services.notifications.models import InAppNotification
+
+run_env(InAppNotification.metadata)

@@ -1,0 +1,1 @@
+"""Scoring: reintegration scores, triage and follow-up schedules."""

@@ -1,0 +1,4 @@
+from passage.migrations import run_env
+from services.scoring.models import ScheduledAssessment
+
+run_env(ScheduledAssessment.metadata)
