@@ -140,7 +140,7 @@ class EventConsumer:
 
     async def _apply(self, event: CloudEvent, handler: Handler) -> bool:
         async with self._db.sessionmaker() as session, session.begin():
-            claimed = await session.execute(
+            claimed = await session.exec(
                 insert(self._inbox)
                 .values(consumer=self.name, event_id=event.id, event_type=event.type)
                 .on_conflict_do_nothing()
@@ -183,7 +183,7 @@ class EventConsumer:
 
     async def _park(self, msg: Msg, event: CloudEvent, exc: Exception) -> None:
         async with self._db.sessionmaker() as session, session.begin():
-            await session.execute(
+            await session.exec(
                 insert(self._inbox)
                 .values(
                     consumer=self.name,

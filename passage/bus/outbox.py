@@ -19,7 +19,7 @@ class Outbox:
 
     async def add(self, session: AsyncSession, data: EventData, *, subject: str | None = None) -> CloudEvent:
         event = CloudEvent.wrap(data, source=self._source, subject=subject)
-        await session.execute(
+        await session.exec(
             self._tables.outbox.insert().values(
                 event_id=event.id,
                 event_type=event.type,
@@ -28,5 +28,5 @@ class Outbox:
             )
         )
         # NOTIFY is transactional: the relay is woken only if and when this commits.
-        await session.execute(self._notify)
+        await session.exec(self._notify)
         return event

@@ -42,4 +42,4 @@ class NotificationRepository:
 
     async def record(self, session: AsyncSession, notification: InAppNotification) -> None:
         """Insert unless this event already gave this recipient its notice."""
-        await session.execute(insert(InAppNotification).values(**notification.model_dump()).on_conflict_do_nothing())
+        await session.exec(insert(InAppNotification).values(**notification.model_dump()).on_conflict_do_nothing())

@@ -31,4 +31,4 @@ class ScheduleRepository:
     async def schedule(self, session: AsyncSession, item: ScheduledAssessment) -> None:
         """Insert unless the client already has this round of this instrument."""
         values = item.model_dump()
-        await session.execute(insert(ScheduledAssessment).values(**values).on_conflict_do_nothing())
+        await session.exec(insert(ScheduledAssessment).values(**values).on_conflict_do_nothing())

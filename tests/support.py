@@ -1,0 +1,62 @@
+"""Helpers the tests share: running components in-process, waiting for effects, free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from passage.component import load_component
+from passage.settings import Settings
+from passage.web import build_app
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def running(name: str, settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A component with its real lifespan (database, NATS, relay, consumers), called in-process."""
+    app = build_app(load_component(name), settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
+            yield app, client
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0, interval: float = 0.05
+) -> T:
+    """Wait until `probe` returns something truthy; fail with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(size: int) -> int:
+    """The first port of `size` consecutive free ports, chosen at run time."""
+    for _ in range(200):
+        base = random.randint(20000, 60000 - size)
+        if all(port_is_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports found")
