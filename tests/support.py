@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import contextlib
 import random
 import socket
@@ -60,3 +61,37 @@ def free_port_block(size: int) -> int:
         if all(port_is_free(base + i) for i in range(size)):
             return base
     raise RuntimeError("no block of free ports found")
+
+
+def component_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment a component process needs to run against the test servers."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSAGE_")}
+    env.update(
+        PASSAGE_ENV="dev",
+        PASSAGE_DATABASE_URL=settings.database_url,
+        PASSAGE_NATS_URL=settings.nats_url,
+        PASSAGE_JWT_PUBLIC_KEY_FILE=str(settings.jwt_public_key_file),
+        PASSAGE_JWT_ISSUER=settings.jwt_issuer,
+        PASSAGE_JWT_AUDIENCE=settings.jwt_audience,
+        PASSAGE_CONSUMER_ACK_WAIT_SECONDS=str(settings.consumer_ack_wait_seconds),
+        PASSAGE_OUTBOX_POLL_SECONDS=str(settings.outbox_poll_seconds),
+        PASSAGE_LOG_JSON="false",
+    )
+    env.update(overrides)
+    return env
+
+
+def start_component_process(name: str, env: dict[str, str], log_path: str) -> subprocess.Popen[bytes]:
+    import sys
+
+    port = free_port_block(1)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "passage", "serve", name, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
