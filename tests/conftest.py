@@ -4,9 +4,11 @@ migrates a database of its own, and drops it at the end."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from passage.db import asyncpg_dsn
 from passage.devkeys import DEV_AUDIENCE, DEV_ISSUER, ensure_dev_keys, mint_token
 from passage.migrations import upgrade_async
 from passage.settings import Settings
+from tests.devstack import DevStack, dev_env, running_dev
 
 
 @dataclass(frozen=True)
@@ -127,3 +130,44 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
+
+
+def _in_thread(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    """Run a coroutine to completion from sync code, whether or not a loop runs in this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro_fn()).result(60)
+
+
+async def _admin_execute(servers: Servers, sql: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(servers.admin_database_url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(servers: Servers) -> Iterator[Callable[[], str | None]]:
+    """Makes empty databases on the external server for `passage dev` runs (None when embedded)."""
+    made: list[str] = []
+
+    def make() -> str | None:
+        if not os.environ.get("PASSAGE_DATABASE_URL"):
+            return None
+        name = f"passage_dev_{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        _in_thread(lambda: _admin_execute(servers, f'CREATE DATABASE "{name}"'))
+        return make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    for name in made:
+        _in_thread(lambda name=name: _admin_execute(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def dev_stack(
+    tmp_path_factory: pytest.TempPathFactory, fresh_database: Callable[[], str | None]
+) -> Iterator[DevStack]:
+    """One `passage dev --demo` for the session's end-to-end and contract tests."""
+    with running_dev(tmp_path_factory.mktemp("dev") / "data", dev_env(fresh_database()), demo=True) as stack:
+        yield stack

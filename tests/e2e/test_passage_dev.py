@@ -1,0 +1,139 @@
+"""`passage dev` as a developer runs it: real processes, the skeleton across all five, clean stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from passage.devkeys import key_paths
+from tests.devstack import DevStack, dev_env, running_dev, start, stop, wait_gone
+
+pytestmark = pytest.mark.e2e
+
+PERSON = {"given_name": "Yusuf", "family_name": "Haddad", "birth_year": 1988, "sex": "male"}
+
+
+def graphql(stack: DevStack, query: str, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(stack.gateway, json={"query": query}, headers=headers, timeout=10)
+
+
+def poll(get: Callable[[], httpx.Response], ready: Callable[[httpx.Response], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = get()
+        if ready(response):
+            return
+        assert time.monotonic() < deadline, f"not reached in {timeout}s; last: {response.status_code} {response.text}"
+        time.sleep(0.1)
+
+
+def test_dev_json_names_every_component(dev_stack: DevStack) -> None:
+    info = json.loads((dev_stack.data_dir / "dev.json").read_text())
+    assert info["gateway"].endswith("/graphql")
+    assert set(info["services"]) == {"intake", "referrals", "scoring", "notifications"}
+    assert info["database_url"].startswith("postgresql")
+    assert info["nats_url"].startswith("nats://")
+    assert set(info["demo"]["agencies"]) >= {"demo-agency"}
+    assert len(info["demo"]["agencies"]) >= 2
+
+
+def test_passage_token_mints_a_token_the_gateway_accepts(dev_stack: DevStack) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "passage", "token", "--data-dir", str(dev_stack.data_dir),
+         "--agency", "demo-agency", "--role", "case_worker", "--sub", "cw-1", "--ttl", "600"],
+        capture_output=True, text=True, check=True,
+    )
+    token = result.stdout.strip().splitlines()[-1]
+    demo_client = dev_stack.info["demo"]["clients"]["demo-agency"][0]
+    response = graphql(
+        dev_stack,
+        f'{{ client(id: "{demo_client}") {{ id }} }}',
+        {"Authorization": f"Bearer {token}", "X-Purpose-Of-Use": "case_management"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"client": {"id": demo_client}}}
+
+
+def test_the_walking_skeleton_runs_end_to_end_across_real_processes(dev_stack: DevStack) -> None:
+    token = dev_stack.token("demo-agency")
+    auth = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(f"{dev_stack.service('intake')}/v1/clients", json=PERSON, headers=auth, timeout=10)
+    assert created.status_code == 201, created.text
+    client_id = created.json()["id"]
+
+    poll(
+        lambda: httpx.get(f"{dev_stack.service('scoring')}/v1/clients/{client_id}/schedule", headers=auth),
+        lambda r: r.status_code == 200 and [i["round"] for i in r.json()["items"]] == ["baseline"],
+    )
+    poll(
+        lambda: httpx.get(f"{dev_stack.service('notifications')}/v1/notifications?limit=50", headers=auth),
+        lambda r: any(n["resource"] == f"client/{client_id}" for n in r.json()["items"]),
+    )
+    query = f'{{ client(id: "{client_id}") {{ id }} }}'
+    answered = graphql(dev_stack, query, auth | {"X-Purpose-Of-Use": "case_management"})
+    assert answered.json() == {"data": {"client": {"id": client_id}}}
+
+
+def test_the_gateway_refuses_a_request_without_a_token_or_a_purpose(dev_stack: DevStack) -> None:
+    query = '{ client(id: "00000000-0000-0000-0000-000000000000") { id } }'
+    no_token = graphql(dev_stack, query, {"X-Purpose-Of-Use": "case_management"})
+    assert no_token.status_code == 401
+    assert no_token.headers["content-type"] == "application/problem+json"
+    no_purpose = graphql(dev_stack, query, {"Authorization": f"Bearer {dev_stack.token()}"})
+    assert no_purpose.status_code == 400
+    assert "X-Purpose-Of-Use" in no_purpose.json()["detail"]
+    bad_purpose = graphql(
+        dev_stack, query, {"Authorization": f"Bearer {dev_stack.token()}", "X-Purpose-Of-Use": "curiosity"}
+    )
+    assert bad_purpose.status_code == 400
+
+
+def test_the_gateway_returns_only_the_callers_own_agencys_clients(dev_stack: DevStack) -> None:
+    other_agency_client = dev_stack.info["demo"]["clients"]["harbour-aid"][0]
+    response = graphql(
+        dev_stack,
+        f'{{ client(id: "{other_agency_client}") {{ id }} }}',
+        {"Authorization": f"Bearer {dev_stack.token('demo-agency')}", "X-Purpose-Of-Use": "case_management"},
+    )
+    body = response.json()
+    assert body["data"] == {"client": None}
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_a_second_run_keeps_the_data_and_stopping_leaves_no_process(
+    tmp_path: Path, fresh_database: Callable[[], str | None]
+) -> None:
+    env = dev_env(fresh_database())
+    data_dir = tmp_path / "data"
+    with running_dev(data_dir, env) as first:
+        token = first.token("agency-restart")
+        auth = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(f"{first.service('intake')}/v1/clients", json=PERSON, headers=auth, timeout=10)
+        client_id = created.json()["id"]
+        children = first.descendants()
+        assert len(children) >= 7  # five components, nats-server, postgres (when embedded)
+    assert first.proc.returncode == 0
+    assert wait_gone(children, timeout=5) == []
+
+    second = start(data_dir, env)
+    try:
+        # The same data folder: same key (old tokens verify), same database.
+        read = httpx.get(f"{second.service('intake')}/v1/clients/{client_id}", headers=auth, timeout=10)
+        assert read.status_code == 200
+        assert read.json()["family_name"] == "Haddad"
+        public_key = key_paths(data_dir)[1].read_bytes()
+        assert jwt.decode(token, public_key, algorithms=["RS256"], audience="passage")["agency"] == "agency-restart"
+        children = second.descendants()
+    finally:
+        # SIGKILL: the parent gets no chance to clean up; its children must go anyway.
+        stop(second, signal.SIGKILL)
+    assert wait_gone(children, timeout=30) == []
