@@ -8,6 +8,8 @@ from pydantic import field_validator
 from sqlalchemy import Column, DateTime, String
 from sqlmodel import Field, SQLModel
 
+from passage.text import SingleLine
+
 SCHEMA = "intake"
 
 
@@ -23,15 +25,14 @@ class Sex(StrEnum):
 
 
 class ClientBase(SQLModel):
-    given_name: str = Field(min_length=1, max_length=200, description="Data category: identity")
-    family_name: str = Field(min_length=1, max_length=200, description="Data category: identity")
+    given_name: SingleLine = Field(min_length=1, max_length=200, description="Data category: identity")
+    family_name: SingleLine = Field(min_length=1, max_length=200, description="Data category: identity")
     birth_year: int = Field(ge=1900, le=2100, description="Data category: demographics")
     sex: Sex = Field(description="Data category: demographics")
 
     @field_validator("given_name", "family_name")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        value = value.strip()
         if not value:
             raise ValueError("must not be blank")
         return value
