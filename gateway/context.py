@@ -49,7 +49,9 @@ async def get_context(request: Request) -> GatewayContext:
     try:
         purpose = PurposeOfUse(raw_purpose.strip())
     except ValueError:
-        raise BadRequest(f"{PURPOSE_HEADER} {raw_purpose!r} is not a purpose of use; use one of {PURPOSES}") from None
+        raise BadRequest(
+            f"{PURPOSE_HEADER} {raw_purpose!r} is not a purpose of use; use one of {PURPOSES}"
+        ) from None
     structlog.contextvars.bind_contextvars(agency=subject.agency, sub=subject.sub, purpose=purpose.value)
     request_id = structlog.contextvars.get_contextvars().get("request_id", "")
     return GatewayContext(Caller(subject=subject, purpose=purpose, request_id=request_id), services)

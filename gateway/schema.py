@@ -24,7 +24,9 @@ class Client:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="One client. Until the policy decision point lands, only your own agency's.")
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="One client. Until the policy decision point lands, only your own agency's."
+    )
     async def client(self, info: Info[GatewayContext, None], id: strawberry.ID) -> Client | None:
         caller = info.context.require_caller()
         try:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET_KEY = "passage-dev-secret-do-not-use-in-production"
+DEV_SECRET_KEY = "passage-dev-secret-do-not-use-in-production"  # noqa: S105 - refused outside dev
 
 Environment = Literal["dev", "production"]
 

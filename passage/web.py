@@ -69,8 +69,9 @@ class RequestContextMiddleware:
             metrics.HTTP_REQUESTS.labels(self.component, method, template, str(status)).inc()
             metrics.HTTP_LATENCY.labels(self.component, method, template).observe(elapsed)
             if template not in ("/health", "/metrics"):
-                log.info("http_request", method=method, route=template, status=status,
-                         ms=round(elapsed * 1000, 2))
+                log.info(
+                    "http_request", method=method, route=template, status=status, ms=round(elapsed * 1000, 2)
+                )
 
 
 def build_app(component: Component, settings: Settings) -> FastAPI:
@@ -133,11 +134,18 @@ class ComponentRuntime:
             self.tasks.append(asyncio.create_task(self.relay.run(), name=f"{c.name}-outbox-relay"))
         for subscription in c.subscriptions:
             consumer = EventConsumer(
-                component=c.name, subscription=subscription, db=db, js=js, settings=self.settings, schema=c.schema
+                component=c.name,
+                subscription=subscription,
+                db=db,
+                js=js,
+                settings=self.settings,
+                schema=c.schema,
             )
             await consumer.start()
             self.consumers.append(consumer)
-            self.tasks.append(asyncio.create_task(consumer.run(), name=f"{c.name}-consumer-{consumer.stream}"))
+            self.tasks.append(
+                asyncio.create_task(consumer.run(), name=f"{c.name}-consumer-{consumer.stream}")
+            )
         log.info("component_started", consumers=[x.stream for x in self.consumers], relay=c.publishes)
 
     async def stop(self) -> None:
@@ -149,7 +157,9 @@ class ComponentRuntime:
         if self.relay is not None:
             self.relay.stop()
         if self.tasks:
-            _, pending = await asyncio.wait(self.tasks, timeout=max(self.settings.graceful_shutdown_seconds, 3))
+            _, pending = await asyncio.wait(
+                self.tasks, timeout=max(self.settings.graceful_shutdown_seconds, 3)
+            )
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -189,7 +199,11 @@ def _add_probes(app: FastAPI) -> None:
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks})
         body = problem_body(
-            status=503, slug="not-ready", title="Not ready", detail="A dependency is not reachable", checks=checks
+            status=503,
+            slug="not-ready",
+            title="Not ready",
+            detail="A dependency is not reachable",
+            checks=checks,
         )
         return problem_response(body)
 

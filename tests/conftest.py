@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +161,9 @@ def fresh_database(servers: Servers) -> Iterator[Callable[[], str | None]]:
 
     yield make
     for name in made:
-        _in_thread(lambda name=name: _admin_execute(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _in_thread(
+            lambda name=name: _admin_execute(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        )
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,16 @@ def dev_env(database_url: str | None) -> dict[str, str]:
 def start(data_dir: Path, env: dict[str, str], *, demo: bool = False, timeout: float = 150) -> DevStack:
     port_base = free_port_block(5)
     output = data_dir.parent / f"{data_dir.name}-passage-dev.out"
-    argv = [sys.executable, "-m", "passage", "dev", "--data-dir", str(data_dir), "--port-base", str(port_base)]
+    argv = [
+        sys.executable,
+        "-m",
+        "passage",
+        "dev",
+        "--data-dir",
+        str(data_dir),
+        "--port-base",
+        str(port_base),
+    ]
     if demo:
         argv.append("--demo")
     with output.open("ab") as out:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import contextlib
 import random
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar

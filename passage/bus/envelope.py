@@ -6,11 +6,12 @@ subject `<service>.<entity>.<event>`.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -47,6 +48,9 @@ class EventData(BaseModel):
     @classmethod
     def service(cls) -> str:
         return cls.event_type.split(".", 1)[0]
+
+
+E = TypeVar("E", bound=EventData)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,5 +109,6 @@ class CloudEvent:
             data=data,
         )
 
-    def parse(self, model: type[EventData]) -> Any:
+    def parse(self, model: builtins.type[E]) -> E:
+        """The data as `model`; a pydantic ValidationError means the event can never be handled."""
         return model.model_validate_json(self.data)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passage.bus.envelope import CloudEvent, EventData
 from passage.bus.tables import bus_tables
@@ -15,7 +16,7 @@ class Outbox:
     def __init__(self, *, schema: str, source: str) -> None:
         self._tables = bus_tables(schema)
         self._source = source
-        self._notify = text(f"NOTIFY {self._tables.notify_channel}")
+        self._notify = select(func.pg_notify(self._tables.notify_channel, ""))
 
     async def add(self, session: AsyncSession, data: EventData, *, subject: str | None = None) -> CloudEvent:
         event = CloudEvent.wrap(data, source=self._source, subject=subject)

@@ -15,11 +15,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="passage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser("dev", help="run everything locally: embedded PostgreSQL and NATS, services, gateway")
+    dev = sub.add_parser(
+        "dev", help="run everything locally: embedded PostgreSQL and NATS, services, gateway"
+    )
     dev.add_argument("--demo", action="store_true", help="seed demo agencies and clients")
     dev.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where data, keys and logs live")
-    dev.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
-                     help="the gateway listens here, the services on the next four ports")
+    dev.add_argument(
+        "--port-base",
+        type=int,
+        default=DEFAULT_PORT_BASE,
+        help="the gateway listens here, the services on the next four ports",
+    )
 
     token = sub.add_parser("token", help="mint a dev token signed with the data folder's key")
     token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
@@ -63,12 +69,16 @@ def _token(args: argparse.Namespace) -> int:
 
     private_key, _ = key_paths(args.data_dir)
     if not private_key.exists():
-        print(f"No dev key in {args.data_dir}: run `passage dev --data-dir {args.data_dir}` once first",
-              file=sys.stderr)
+        print(
+            f"No dev key in {args.data_dir}: run `passage dev --data-dir {args.data_dir}` once first",
+            file=sys.stderr,
+        )
         return 2
     unknown = sorted(set(args.role) - KNOWN_ROLES)
     if unknown:
-        print(f"Unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_ROLES))}", file=sys.stderr)
+        print(
+            f"Unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_ROLES))}", file=sys.stderr
+        )
         return 2
     if args.ttl <= 0:
         print("--ttl must be a positive number of seconds", file=sys.stderr)

@@ -142,15 +142,24 @@ class DevStack:
         for i, name in enumerate(names):
             port = self.port_base + SERVICE_PORT_OFFSETS.get(name, 5 + i)
             argv = [sys.executable, "-m", "passage", "serve", name, "--port", str(port)]
-            child = Child(name=name, port=port, argv=argv, env=env, log_file=self.data_dir / "logs" / f"{name}.log")
+            child = Child(
+                name=name, port=port, argv=argv, env=env, log_file=self.data_dir / "logs" / f"{name}.log"
+            )
             self.children.append(child)
             child.start()
         _wait_ready(self.children)
 
-        demo_info = seed_demo(self.data_dir, private_key, intake_url=env["PASSAGE_INTAKE_URL"]) if demo else None
+        demo_info = (
+            seed_demo(self.data_dir, private_key, intake_url=env["PASSAGE_INTAKE_URL"]) if demo else None
+        )
         info = _write_dev_json(self.data_dir, self.children, database_url, nats_url, demo_info)
-        token = mint_token(private_key, agency="demo-agency", roles=["case_worker"],
-                           sub="demo-case-worker", ttl_seconds=12 * 3600)
+        token = mint_token(
+            private_key,
+            agency="demo-agency",
+            roles=["case_worker"],
+            sub="demo-case-worker",
+            ttl_seconds=12 * 3600,
+        )
         _print_summary(self.data_dir, info, token)
 
     def _database(self) -> str:
@@ -283,9 +292,9 @@ def _print_summary(data_dir: Path, info: dict[str, Any], token: str) -> None:
         token,
         "",
         "Try:",
-        f"  curl -s -X POST {info['services']['intake']}/v1/clients -H \"Authorization: Bearer $TOKEN\" \\",
+        f'  curl -s -X POST {info["services"]["intake"]}/v1/clients -H "Authorization: Bearer $TOKEN" \\',
         "    -H 'Content-Type: application/json' \\",
-        "    -d '{\"given_name\": \"Amina\", \"family_name\": \"Diallo\", \"birth_year\": 1994, \"sex\": \"female\"}'",
+        '    -d \'{"given_name": "Amina", "family_name": "Diallo", "birth_year": 1994, "sex": "female"}\'',
         "",
         "More tokens: passage token --data-dir " + str(data_dir) + " --agency demo-agency --role supervisor",
         "Stop with Ctrl-C.",

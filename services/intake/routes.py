@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
@@ -18,7 +18,7 @@ _CASE_ROLES = (Role.CASE_WORKER, Role.SUPERVISOR, Role.AGENCY_ADMIN, Role.PARTNE
 ClientsWrite = Annotated[AuthSubject, Depends(require_roles(*_CASE_ROLES))]
 ClientsRead = Annotated[AuthSubject, Depends(require_roles(*_CASE_ROLES, Role.DATA_PROTECTION_OFFICER))]
 
-_PROBLEMS = {
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid bearer token"},
     403: {"description": "The caller's role may not do this"},
     422: {"description": "A field is not valid; `errors` names it"},

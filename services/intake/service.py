@@ -20,7 +20,9 @@ class ClientService:
         self._events = events
 
     async def register(self, session: AsyncSession, subject: AuthSubject, data: ClientCreate) -> Client:
-        client = Client.model_validate(data, update={"agency_id": subject.agency, "registered_by": subject.sub})
+        client = Client.model_validate(
+            data, update={"agency_id": subject.agency, "registered_by": subject.sub}
+        )
         await self._repository.add(session, client)
         await self._events.add(
             session,

@@ -10,12 +10,10 @@ from services.notifications.service import in_app_service
 
 
 async def on_client_registered(session: AsyncSession, event: CloudEvent) -> None:
-    data: ClientRegistered = event.parse(ClientRegistered)
+    data = event.parse(ClientRegistered)
     await in_app_service.notify_agency(
         session, agency=data.agency_id, event=event, resource=f"client/{data.client_id}"
     )
 
 
-subscriptions = (
-    Subscription(source="intake", handlers={ClientRegistered.event_type: on_client_registered}),
-)
+subscriptions = (Subscription(source="intake", handlers={ClientRegistered.event_type: on_client_registered}),)

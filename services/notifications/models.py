@@ -29,7 +29,9 @@ class InAppNotification(SQLModel, table=True):
     resource: str = Field(max_length=200)  # e.g. "client/<uuid>"
     source_event_id: uuid.UUID
     source_event_time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    created_at: datetime = Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
     read_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 

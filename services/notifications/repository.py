@@ -21,7 +21,10 @@ class NotificationRepository:
         """Notices for the caller: its agency's, and its own."""
         return select(InAppNotification).where(
             InAppNotification.recipient_agency == subject.agency,
-            or_(col(InAppNotification.recipient_user).is_(None), InAppNotification.recipient_user == subject.sub),
+            or_(
+                col(InAppNotification.recipient_user).is_(None),
+                col(InAppNotification.recipient_user) == subject.sub,
+            ),
         )
 
     async def page(
@@ -42,4 +45,6 @@ class NotificationRepository:
 
     async def record(self, session: AsyncSession, notification: InAppNotification) -> None:
         """Insert unless this event already gave this recipient its notice."""
-        await session.exec(insert(InAppNotification).values(**notification.model_dump()).on_conflict_do_nothing())
+        await session.exec(
+            insert(InAppNotification).values(**notification.model_dump()).on_conflict_do_nothing()
+        )

@@ -17,7 +17,10 @@ router = APIRouter(prefix="/v1", tags=["notifications"])
     "/notifications",
     response_model=Page[InAppNotificationPublic],
     summary="The caller's in-app notifications, newest first",
-    responses={400: {"description": "The cursor is not valid"}, 401: {"description": "No valid bearer token"}},
+    responses={
+        400: {"description": "The cursor is not valid"},
+        401: {"description": "No valid bearer token"},
+    },
 )
 async def list_notifications(
     subject: CurrentSubject,

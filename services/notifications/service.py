@@ -15,7 +15,9 @@ class InAppService:
     def __init__(self, repository: NotificationRepository) -> None:
         self._repository = repository
 
-    async def notify_agency(self, session: AsyncSession, *, agency: str, event: CloudEvent, resource: str) -> None:
+    async def notify_agency(
+        self, session: AsyncSession, *, agency: str, event: CloudEvent, resource: str
+    ) -> None:
         await self._repository.record(
             session,
             InAppNotification(

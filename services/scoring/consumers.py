@@ -10,12 +10,10 @@ from services.scoring.service import schedule_service
 
 
 async def on_client_registered(session: AsyncSession, event: CloudEvent) -> None:
-    data: ClientRegistered = event.parse(ClientRegistered)
+    data = event.parse(ClientRegistered)
     await schedule_service.plan_baseline(
         session, client_id=data.client_id, agency_id=data.agency_id, registered_on=event.time.date()
     )
 
 
-subscriptions = (
-    Subscription(source="intake", handlers={ClientRegistered.event_type: on_client_registered}),
-)
+subscriptions = (Subscription(source="intake", handlers={ClientRegistered.event_type: on_client_registered}),)

@@ -29,7 +29,9 @@ class ScheduledAssessment(SQLModel, table=True):
     round: str = Field(max_length=40)  # "baseline", "mid_term", "final", ...
     due_on: date
     status: str = Field(default="pending", max_length=20)
-    created_at: datetime = Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
 
 
 class ScheduledAssessmentPublic(SQLModel):

@@ -26,13 +26,17 @@ def graphql(stack: DevStack, query: str, headers: dict[str, str]) -> httpx.Respo
     return httpx.post(stack.gateway, json={"query": query}, headers=headers, timeout=10)
 
 
-def poll(get: Callable[[], httpx.Response], ready: Callable[[httpx.Response], bool], timeout: float = 20) -> None:
+def poll(
+    get: Callable[[], httpx.Response], ready: Callable[[httpx.Response], bool], timeout: float = 20
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         response = get()
         if ready(response):
             return
-        assert time.monotonic() < deadline, f"not reached in {timeout}s; last: {response.status_code} {response.text}"
+        assert time.monotonic() < deadline, (
+            f"not reached in {timeout}s; last: {response.status_code} {response.text}"
+        )
         time.sleep(0.1)
 
 
@@ -48,9 +52,25 @@ def test_dev_json_names_every_component(dev_stack: DevStack) -> None:
 
 def test_passage_token_mints_a_token_the_gateway_accepts(dev_stack: DevStack) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "passage", "token", "--data-dir", str(dev_stack.data_dir),
-         "--agency", "demo-agency", "--role", "case_worker", "--sub", "cw-1", "--ttl", "600"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "passage",
+            "token",
+            "--data-dir",
+            str(dev_stack.data_dir),
+            "--agency",
+            "demo-agency",
+            "--role",
+            "case_worker",
+            "--sub",
+            "cw-1",
+            "--ttl",
+            "600",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     token = result.stdout.strip().splitlines()[-1]
     demo_client = dev_stack.info["demo"]["clients"]["demo-agency"][0]
@@ -131,7 +151,10 @@ def test_a_second_run_keeps_the_data_and_stopping_leaves_no_process(
         assert read.status_code == 200
         assert read.json()["family_name"] == "Haddad"
         public_key = key_paths(data_dir)[1].read_bytes()
-        assert jwt.decode(token, public_key, algorithms=["RS256"], audience="passage")["agency"] == "agency-restart"
+        assert (
+            jwt.decode(token, public_key, algorithms=["RS256"], audience="passage")["agency"]
+            == "agency-restart"
+        )
         children = second.descendants()
     finally:
         # SIGKILL: the parent gets no chance to clean up; its children must go anyway.

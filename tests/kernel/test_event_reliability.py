@@ -38,7 +38,9 @@ async def copies_in_stream(nc: NATS, event_id: uuid.UUID) -> int:
     """How many messages in the INTAKE stream carry this CloudEvent id."""
     js = nc.jetstream()
     sub = await js.pull_subscribe(
-        "intake.>", stream="INTAKE", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=5)
+        "intake.>",
+        stream="INTAKE",
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=5),
     )
     info = await sub.consumer_info()
     count, remaining = 0, info.num_pending
@@ -80,7 +82,9 @@ async def test_a_committed_event_is_published_once_as_a_cloudevent(
     relay = OutboxRelay(component="intake", schema="intake", db=database, js=js, settings=settings)
     while await relay.relay_once():
         pass
-    assert await db.fetchval("SELECT published_at FROM intake.outbox WHERE event_id = $1", event.id) is not None
+    assert (
+        await db.fetchval("SELECT published_at FROM intake.outbox WHERE event_id = $1", event.id) is not None
+    )
 
     sub = await js.pull_subscribe(
         "intake.client.registered",
@@ -181,7 +185,9 @@ async def test_a_consumer_killed_after_commit_before_ack_gets_the_event_again_an
     log = tmp_path / "notifications.log"
     crashing = start_component_process(
         "notifications",
-        component_env(settings, PASSAGE_FAULTS="consumer.after_commit", PASSAGE_CONSUMER_ACK_WAIT_SECONDS="1"),
+        component_env(
+            settings, PASSAGE_FAULTS="consumer.after_commit", PASSAGE_CONSUMER_ACK_WAIT_SECONDS="1"
+        ),
         str(log),
     )
     try:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from passage.settings import Settings
 from tests.conftest import TokenFactory, bearer
 from tests.support import eventually, running
-
-from passage.settings import Settings
 
 CLIENT = {"given_name": "Amina", "family_name": "Diallo", "birth_year": 1994, "sex": "female"}
 
 
-async def test_registration_reaches_scoring_and_notifications(settings: Settings, token: TokenFactory) -> None:
+async def test_registration_reaches_scoring_and_notifications(
+    settings: Settings, token: TokenFactory
+) -> None:
     tok = token("agency-skeleton")
     async with (
         running("intake", settings) as (_, intake),
