@@ -70,7 +70,11 @@ class TokenVerifier:
         self._keys: dict[str, PublicKey] = {}
         self._last_refresh = 0.0
         if settings.jwt_jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=False, timeout=5)
+            # We keep the keys ourselves and refresh on an unknown kid, so that a rotated key is
+            # picked up at once; pyjwt's own set cache would hide it for minutes.
+            self._jwks = jwt.PyJWKClient(
+                settings.jwt_jwks_url, cache_keys=False, cache_jwk_set=False, timeout=5
+            )
         elif settings.jwt_public_key_file:
             self._static_key = load_public_key(settings.jwt_public_key_file)
 
@@ -130,7 +134,7 @@ class TokenVerifier:
         assert self._jwks is not None
         try:
             keys = await asyncio.to_thread(self._jwks.get_signing_keys)
-        except jwt.PyJWKClientError as exc:
+        except (jwt.PyJWTError, ValueError) as exc:  # unreachable, not JSON, or no usable key
             log.warning("jwks_refresh_failed", error=str(exc))
             raise ServiceUnavailable("The token issuer's keys cannot be fetched right now") from None
         self._keys = {k.key_id or "": k.key for k in keys if isinstance(k.key, PublicKey)}
@@ -144,8 +148,8 @@ def subject_from_claims(claims: Mapping[str, Any], token: str = "") -> AuthSubje
     raw_roles = claims.get("roles", [])
     if isinstance(raw_roles, str):
         raw_roles = raw_roles.split()
-    if not isinstance(raw_roles, list):
-        raise Unauthenticated("The token's 'roles' claim must be a list")
+    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+        raise Unauthenticated("The token's 'roles' claim must be a list of strings")
     roles = frozenset(r for r in raw_roles if r in KNOWN_ROLES)
     if not roles:
         raise Unauthenticated(f"The token carries none of Passage's roles: {', '.join(sorted(KNOWN_ROLES))}")

@@ -69,11 +69,14 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "dev":
             return self
-        if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+        secret = self.secret_key.get_secret_value()
+        if secret == DEV_SECRET_KEY:
             raise ValueError(
                 "PASSAGE_SECRET_KEY is the development default; set a real secret "
                 "(or PASSAGE_ENV=dev for local development)"
             )
+        if len(secret) < 32:
+            raise ValueError("PASSAGE_SECRET_KEY must be at least 32 characters outside dev")
         if self.faults:
             raise ValueError("PASSAGE_FAULTS is for resilience tests and is refused in production")
         if not self.jwt_jwks_url and not self.jwt_public_key_file:

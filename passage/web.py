@@ -49,18 +49,33 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(component=self.component, request_id=request_id)
         status = 500
+        status_sent = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"].append((b"x-request-id", request_id.encode("latin-1")))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here rather than by the outermost error middleware, so that the 500 too
+            # carries the request id its detail refers to.
+            log.exception("unhandled_error", path=scope.get("path", ""))
+            if status_sent:
+                raise
+            body = problem_body(
+                status=500,
+                slug="internal-error",
+                title="Internal error",
+                detail="An unexpected error occurred; it has been logged with this request's id",
+                instance=scope.get("path"),
+            )
+            await problem_response(body)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
