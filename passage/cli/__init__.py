@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="bring components' schemas to the latest migration")
     migrate.add_argument("components", nargs="*", help="default: all")
+
+    sub.add_parser("asyncapi", help="print the event catalogue as an AsyncAPI 3.0 document (JSON)")
     return parser
 
 
@@ -60,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passage.cli.serve import migrate
 
         return migrate(args.components)
+    if args.command == "asyncapi":
+        import json
+
+        from passage.bus.asyncapi import asyncapi_document
+
+        print(json.dumps(asyncapi_document(), indent=2))
+        return 0
     raise AssertionError(args.command)
 
 
