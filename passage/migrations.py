@@ -32,6 +32,12 @@ def upgrade(*, schema: str, migrations: Path, database_url: str, revision: str =
     command.upgrade(alembic_config(schema=schema, migrations=migrations, database_url=database_url), revision)
 
 
+def downgrade(*, schema: str, migrations: Path, database_url: str, revision: str = "base") -> None:
+    command.downgrade(
+        alembic_config(schema=schema, migrations=migrations, database_url=database_url), revision
+    )
+
+
 async def upgrade_async(*, schema: str, migrations: Path, database_url: str) -> None:
     await asyncio.to_thread(upgrade, schema=schema, migrations=migrations, database_url=database_url)
 

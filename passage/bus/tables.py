@@ -65,3 +65,9 @@ def create_bus_tables(bind: sa.Connection, schema: str) -> None:
     outbox, inbox = _define(sa.MetaData(), schema)
     outbox.create(bind)
     inbox.create(bind)
+
+
+def drop_bus_tables(bind: sa.Connection, schema: str) -> None:
+    outbox, inbox = _define(sa.MetaData(), schema)
+    inbox.drop(bind)
+    outbox.drop(bind)

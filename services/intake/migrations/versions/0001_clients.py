@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
-from passage.bus.tables import create_bus_tables
+from passage.bus.tables import create_bus_tables, drop_bus_tables
 
 revision = "0001"
 down_revision = None
@@ -36,5 +36,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("clients", schema="intake")
-    op.drop_table("inbox", schema="intake")
-    op.drop_table("outbox", schema="intake")
+    drop_bus_tables(op.get_bind(), "intake")

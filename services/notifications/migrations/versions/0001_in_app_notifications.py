@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
-from passage.bus.tables import create_bus_tables
+from passage.bus.tables import create_bus_tables, drop_bus_tables
 
 revision = "0001"
 down_revision = None
@@ -43,5 +43,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("in_app_notifications", schema="notifications")
-    op.drop_table("inbox", schema="notifications")
-    op.drop_table("outbox", schema="notifications")
+    drop_bus_tables(op.get_bind(), "notifications")

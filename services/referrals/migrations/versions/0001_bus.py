@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from passage.bus.tables import create_bus_tables
+from passage.bus.tables import create_bus_tables, drop_bus_tables
 
 revision = "0001"
 down_revision = None
@@ -20,5 +20,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("inbox", schema="referrals")
-    op.drop_table("outbox", schema="referrals")
+    drop_bus_tables(op.get_bind(), "referrals")

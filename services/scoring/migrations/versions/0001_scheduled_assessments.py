@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
-from passage.bus.tables import create_bus_tables
+from passage.bus.tables import create_bus_tables, drop_bus_tables
 
 revision = "0001"
 down_revision = None
@@ -38,5 +38,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("scheduled_assessments", schema="scoring")
-    op.drop_table("inbox", schema="scoring")
-    op.drop_table("outbox", schema="scoring")
+    drop_bus_tables(op.get_bind(), "scoring")
