@@ -26,9 +26,14 @@ ensure_env() {
   local want
   want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "Installing Passage and its dependencies into .venv..." >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}" >&2
+    echo "Installing Passage and its dependencies into .venv (a minute or two the first time)..." >&2
+    local log=".venv/install.log"
+    if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+      .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}"; } >"$log" 2>&1; then
+      tail -n 40 "$log" >&2
+      echo "Installing failed; the whole log is in $log" >&2
+      return 1
+    fi
     echo "$want" >"$stamp"
   fi
   export PATH="$PWD/.venv/bin:$PATH"

@@ -278,7 +278,17 @@ def _write_dev_json(
     return info
 
 
+def _passage_command() -> str:
+    """How this user can call `passage` again: the script beside this Python, relative if shorter."""
+    script = Path(sys.executable).parent / "passage"
+    if not script.exists():
+        return f"{sys.executable} -m passage"
+    relative = os.path.relpath(script)
+    return relative if len(relative) < len(str(script)) else str(script)
+
+
 def _print_summary(data_dir: Path, info: dict[str, Any], token: str) -> None:
+    passage = _passage_command()
     lines = [
         "",
         "Passage is running.",
@@ -292,11 +302,11 @@ def _print_summary(data_dir: Path, info: dict[str, Any], token: str) -> None:
         token,
         "",
         "Try:",
+        f"  TOKEN=$({passage} token --data-dir {data_dir} --agency demo-agency --role case_worker | tail -1)",
         f'  curl -s -X POST {info["services"]["intake"]}/v1/clients -H "Authorization: Bearer $TOKEN" \\',
         "    -H 'Content-Type: application/json' \\",
         '    -d \'{"given_name": "Amina", "family_name": "Diallo", "birth_year": 1994, "sex": "female"}\'',
         "",
-        "More tokens: passage token --data-dir " + str(data_dir) + " --agency demo-agency --role supervisor",
         "Stop with Ctrl-C.",
     ]
     _say("\n".join(lines))
