@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     stream_duplicate_window_seconds: int = Field(default=120, ge=1)
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)
     consumer_max_deliver: int = Field(default=10, ge=1)
+    consumer_concurrency: int = Field(default=8, ge=1, le=64)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_retention_days: int = Field(default=7, ge=1)

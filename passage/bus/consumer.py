@@ -66,7 +66,7 @@ class EventConsumer:
         self._settings = settings
         self._inbox = bus_tables(schema).inbox
         self._stopping = asyncio.Event()
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._subs: list[JetStreamContext.PullSubscription] = []
 
     @property
     def stream(self) -> str:
@@ -83,15 +83,22 @@ class EventConsumer:
             filter_subjects=sorted(self._subscription.handlers),
         )
         await self._js.add_consumer(self.stream, config)
-        self._sub = await self._js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+        # Several pullers on one durable consumer: events are handled side by side (each still
+        # applied once, through the inbox). Order across events was never promised: a retry
+        # reorders them anyway.
+        for _ in range(self._settings.consumer_concurrency):
+            self._subs.append(await self._js.pull_subscribe_bind(durable=self.name, stream=self.stream))
 
     async def run(self) -> None:
-        assert self._sub is not None, "start() first"
+        assert self._subs, "start() first"
+        await asyncio.gather(*(self._pull(sub) for sub in self._subs))
+
+    async def _pull(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
             try:
                 # One message per pull: a pull for many waits until the batch fills or the
                 # pull expires, which would hold a lone event back for the whole wait.
-                messages = await self._sub.fetch(batch=1, timeout=2.0)
+                messages = await sub.fetch(batch=1, timeout=2.0)
             except TimeoutError:
                 continue
             except Exception as exc:
@@ -107,10 +114,10 @@ class EventConsumer:
         self._stopping.set()
 
     async def close(self) -> None:
-        if self._sub is not None:
+        for sub in self._subs:
             with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+                await sub.unsubscribe()
+        self._subs.clear()
 
     async def handle(self, msg: Msg) -> None:
         try:

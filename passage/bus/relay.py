@@ -47,7 +47,7 @@ class OutboxRelay:
             f"SELECT seq, event_type, headers, payload FROM {qualified} "  # noqa: S608 - schema is ours
             "WHERE published_at IS NULL ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
         )
-        self._mark = text(f"UPDATE {qualified} SET published_at = now() WHERE seq = ANY(:seqs)")  # noqa: S608
+        self._mark = text(f"UPDATE {qualified} SET published_at = clock_timestamp() WHERE seq = ANY(:seqs)")  # noqa: S608
         self._note_failure = text(
             f"UPDATE {qualified} SET attempts = attempts + 1, last_error = :error "  # noqa: S608
             "WHERE seq = ANY(:seqs)"
