@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from passage.bus.envelope import CloudEvent
 from passage.bus.tables import bus_tables
-from passage.cli.embedded import die_with_parent
+from passage.cli.embedded import die_with_parent, free_port_block, tail
 from passage.contracts.intake import ClientRegistered
 from passage.devkeys import mint_token
 
@@ -53,7 +52,6 @@ STARTUP_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 90.0
 BURST_AGENCY = "bench-burst"
 BURST_SOURCE = "/passage/bench"
-PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range, where PostgreSQL and NATS get theirs
 # httpcore's pool scans every pooled connection (quadratically, see encode/httpcore#1035) on each
 # request and response: with 64 idle keep-alive connections the load generator itself burns most
 # of a core. Few keep-alive connections keep the client cheap; more can still open when needed.
@@ -94,29 +92,6 @@ def summary(values: Sequence[float]) -> dict[str, float | int]:
 
 # --------------------------------------------------------------------------------------------
 # running Passage
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port_block(size: int = 5, attempts: int = 200) -> int:
-    for _ in range(attempts):
-        base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - size)
-        if all(_port_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError(f"no block of {size} free loopback ports found")
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return f"({path} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
@@ -633,10 +608,10 @@ def report(
         f"settled {waited:.1f} s after the load)",
         f"  latency ms                 {_ms(path)}",
         f"  target p99 < {TARGET_P99_MS:.0f} ms: p99/target = {ratio:.2f}  {'PASS' if ratio < 1 else 'FAIL'}",
-        "  by stage (from outbox.published_at = relay claim, inbox.processed_at = consumer tx start):",
+        "  by stage (outbox.published_at = JetStream acked, inbox.processed_at = consumer tx start):",
     ]
     labels = {
-        "to_claim_ms": "event -> relay claim",
+        "to_claim_ms": "event -> published",
         "claim_to_consume_ms": "claim -> consumer tx",
         "handler_ms": "consumer tx -> recorded",
     }
@@ -777,7 +752,7 @@ def _terminate(signum: int, _frame: object) -> NoReturn:
 def running_passage(keep: bool) -> Iterator[Passage]:
     root = Path(tempfile.mkdtemp(prefix="passage-bench-"))
     root.chmod(0o755)  # the embedded PostgreSQL runs as its own user when we are root
-    passage = Passage(root=root, port_base=free_port_block())
+    passage = Passage(root=root, port_base=free_port_block(5))
     try:
         print(
             f"Starting passage dev in {passage.data_dir} on ports {passage.port_base}-"

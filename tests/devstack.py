@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import psutil
 
+from passage.cli.embedded import free_port_block
 from passage.devkeys import key_paths, mint_token
-from tests.support import free_port_block
 
 
 @dataclass

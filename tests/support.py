@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +12,7 @@ from typing import TypeVar
 import httpx
 from fastapi import FastAPI
 
+from passage.cli.embedded import free_port_block
 from passage.component import load_component
 from passage.settings import Settings
 from passage.web import build_app
@@ -43,24 +42,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port_block(size: int) -> int:
-    """The first port of `size` consecutive free ports, chosen at run time."""
-    for _ in range(200):
-        base = random.randint(20000, 60000 - size)
-        if all(port_is_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no block of free ports found")
 
 
 def component_env(settings: Settings, **overrides: str) -> dict[str, str]:

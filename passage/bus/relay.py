@@ -60,6 +60,9 @@ class OutboxRelay:
         await self._listen()
         backoff = self._settings.outbox_poll_seconds
         while not self._stopping.is_set():
+            # Cleared before the pass, not after: a commit notified during the pass must wake
+            # the next one at once instead of waiting for the poll.
+            self._wake.clear()
             try:
                 while await self.relay_once() >= self._settings.outbox_batch_size:
                     pass  # a full batch: more may be waiting
@@ -68,7 +71,6 @@ class OutboxRelay:
             except Exception as exc:
                 log.warning("outbox_relay_failed", error=str(exc))
                 backoff = min(backoff * 2, 10.0)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             if self._listener is None or self._listener.is_closed():

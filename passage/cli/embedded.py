@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,6 +33,28 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(size: int, *, low: int = 20000, high: int = 32000) -> int:
+    """The first of `size` consecutive free loopback ports, chosen at run time.
+
+    Below Linux's ephemeral range (32768+), where `free_port()` finds PostgreSQL's and NATS's,
+    so that the two cannot collide.
+    """
+    for _ in range(200):
+        base = random.randrange(low, high - size)  # noqa: S311 - a port, not a secret
+        if all(port_is_free(base + i) for i in range(size)):
+            return base
+    raise EmbeddedServerError(f"no block of {size} free loopback ports between {low} and {high}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
