@@ -612,7 +612,7 @@ def report(
     ]
     labels = {
         "to_claim_ms": "event -> published",
-        "claim_to_consume_ms": "claim -> consumer tx",
+        "claim_to_consume_ms": "published -> consumer tx",
         "handler_ms": "consumer tx -> recorded",
     }
     for key, label in labels.items():

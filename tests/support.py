@@ -65,14 +65,21 @@ def component_env(settings: Settings, **overrides: str) -> dict[str, str]:
 
 
 def start_component_process(name: str, env: dict[str, str], log_path: str) -> subprocess.Popen[bytes]:
+    return start_component_process_on_port(name, env, log_path)[0]
+
+
+def start_component_process_on_port(
+    name: str, env: dict[str, str], log_path: str
+) -> tuple[subprocess.Popen[bytes], int]:
     import sys
 
     port = free_port_block(1)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "passage", "serve", name, "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+    return proc, port

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,11 @@ def serve(name: str, *, host: str | None, port: int | None) -> int:
         return 2
     configure_logging(component=name, level=settings.log_level, json=settings.log_json)
     app = build_app(component, settings)
+    # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests, run the
+    # shutdown), then re-raises the signal with the handlers it found installed. Installing
+    # do-nothing handlers first makes a clean stop exit 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         app,
         host=host or settings.host,
