@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     notifications_url: str = "http://127.0.0.1:8404"
     http_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
-    # Events.
+    # Events. A namespace prefixes every stream and subject, so that several deployments can share
+    # one NATS server (e.g. a developer's and the test suite's); empty in production, where NATS
+    # accounts are the stronger wall.
+    nats_namespace: str = Field(default="", pattern=r"^([a-z][a-z0-9_]{0,30})?$")
     stream_replicas: int = Field(default=1, ge=1, le=5)
     stream_duplicate_window_seconds: int = Field(default=120, ge=1)
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ def dev_env(database_url: str | None) -> dict[str, str]:
         env["PASSAGE_DATABASE_URL"] = database_url
     if os.environ.get("PASSAGE_NATS_URL"):
         env["PASSAGE_NATS_URL"] = os.environ["PASSAGE_NATS_URL"]
+        # The same NATS as this test session: keep this run's streams and consumers apart.
+        env["PASSAGE_NATS_NAMESPACE"] = f"dev{uuid.uuid4().hex[:8]}"
     return env
 
 

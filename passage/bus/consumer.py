@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passage import metrics
 from passage.bus.envelope import CloudEvent
-from passage.bus.nats import ensure_stream, stream_name
+from passage.bus.nats import ensure_stream, stream_name, subject
 from passage.bus.tables import bus_tables
 from passage.db import Database
 from passage.faults import fault_point
@@ -70,7 +70,7 @@ class EventConsumer:
 
     @property
     def stream(self) -> str:
-        return stream_name(self._subscription.source)
+        return stream_name(self._subscription.source, self._settings.nats_namespace)
 
     async def start(self) -> None:
         await ensure_stream(self._js, self._subscription.source, self._settings)
@@ -80,7 +80,9 @@ class EventConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self._settings.consumer_ack_wait_seconds,
             max_ack_pending=1000,
-            filter_subjects=sorted(self._subscription.handlers),
+            filter_subjects=sorted(
+                subject(t, self._settings.nats_namespace) for t in self._subscription.handlers
+            ),
         )
         await self._js.add_consumer(self.stream, config)
         # Several pullers on one durable consumer: events are handled side by side (each still

@@ -16,14 +16,19 @@ from passage.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def stream_name(service: str) -> str:
-    return service.upper()
+def stream_name(service: str, namespace: str = "") -> str:
+    return f"{namespace.upper()}_{service.upper()}" if namespace else service.upper()
+
+
+def subject(event_type: str, namespace: str = "") -> str:
+    """The NATS subject of an event type: the type itself, under the namespace if there is one."""
+    return f"{namespace}.{event_type}" if namespace else event_type
 
 
 def stream_config(service: str, settings: Settings) -> StreamConfig:
     return StreamConfig(
-        name=stream_name(service),
-        subjects=[f"{service}.>"],
+        name=stream_name(service, settings.nats_namespace),
+        subjects=[subject(f"{service}.>", settings.nats_namespace)],
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
         duplicate_window=float(settings.stream_duplicate_window_seconds),

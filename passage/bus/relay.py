@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 
 from passage import metrics
+from passage.bus.nats import subject
 from passage.bus.tables import bus_tables
 from passage.db import Database, asyncpg_dsn
 from passage.faults import fault_point
@@ -110,8 +111,10 @@ class OutboxRelay:
             raise RuntimeError(f"{len(failed)} events could not be published: {failed[0][1]}")
         return len(rows)
 
-    async def _publish(self, subject: str, payload: bytes, headers: dict[str, Any]) -> None:
-        await self._js.publish(subject, payload, headers=headers, timeout=5)
+    async def _publish(self, event_type: str, payload: bytes, headers: dict[str, Any]) -> None:
+        await self._js.publish(
+            subject(event_type, self._settings.nats_namespace), payload, headers=headers, timeout=5
+        )
 
     async def _listen(self) -> None:
         try:
