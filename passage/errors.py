@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -154,6 +156,31 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(body, exc.headers)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """A dependency (the database) cannot be reached right now: the caller should retry."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError | PostgresConnectionError | CannotConnectNowError)
+
+
+def unavailable_response(request_path: str) -> JSONResponse:
+    body = problem_body(
+        status=503,
+        slug=ServiceUnavailable.slug,
+        title=ServiceUnavailable.title,
+        detail="A dependency of this service is not reachable right now; retry shortly",
+        instance=request_path,
+    )
+    return problem_response(body, {"Retry-After": "2"})
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("dependency_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
+    return unavailable_response(request.url.path)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path)
     body = problem_body(
@@ -170,4 +197,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PassageError, _passage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (OperationalError, InterfaceError, PostgresConnectionError, CannotConnectNowError):
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

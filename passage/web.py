@@ -23,7 +23,13 @@ from passage.bus.consumer import EventConsumer
 from passage.bus.relay import OutboxRelay
 from passage.component import Component
 from passage.db import Database
-from passage.errors import install_error_handlers, problem_body, problem_response
+from passage.errors import (
+    install_error_handlers,
+    is_unavailable,
+    problem_body,
+    problem_response,
+    unavailable_response,
+)
 from passage.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -62,12 +68,16 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Answered here rather than by the outermost error middleware, so that the 500 too
             # carries the request id its detail refers to.
-            log.exception("unhandled_error", path=scope.get("path", ""))
             if status_sent:
                 raise
+            if is_unavailable(exc):
+                log.warning("dependency_unavailable", path=scope.get("path", ""), error=type(exc).__name__)
+                await unavailable_response(scope.get("path", ""))(scope, receive, send_with_id)
+                return
+            log.exception("unhandled_error", path=scope.get("path", ""))
             body = problem_body(
                 status=500,
                 slug="internal-error",
