@@ -30,13 +30,17 @@ def poll(
     get: Callable[[], httpx.Response], ready: Callable[[httpx.Response], bool], timeout: float = 20
 ) -> None:
     deadline = time.monotonic() + timeout
+    last = "no answer"
     while True:
-        response = get()
-        if ready(response):
-            return
-        assert time.monotonic() < deadline, (
-            f"not reached in {timeout}s; last: {response.status_code} {response.text}"
-        )
+        try:
+            response = get()
+        except httpx.TransportError as exc:  # a component restarting refuses connections
+            last = repr(exc)
+        else:
+            if ready(response):
+                return
+            last = f"{response.status_code} {response.text}"
+        assert time.monotonic() < deadline, f"not reached in {timeout}s; last: {last}"
         time.sleep(0.1)
 
 
@@ -163,3 +167,36 @@ def test_a_second_run_keeps_the_data_and_stopping_leaves_no_process(
         # SIGKILL: the parent gets no chance to clean up; its children must go anyway.
         stop(second, signal.SIGKILL)
     assert wait_gone(children, timeout=30) == []
+
+
+def test_a_component_killed_with_sigkill_is_restarted_and_misses_no_event(
+    tmp_path: Path, fresh_database: Callable[[], str | None]
+) -> None:
+    with running_dev(tmp_path / "data", dev_env(fresh_database())) as stack:
+        auth = {"Authorization": f"Bearer {stack.token('agency-kill')}"}
+        intake, notices = (
+            stack.service("intake"),
+            f"{stack.service('notifications')}/v1/notifications?limit=50",
+        )
+
+        def register() -> str:
+            response = httpx.post(f"{intake}/v1/clients", json=PERSON, headers=auth, timeout=10)
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        ids = [register() for _ in range(2)]
+        victim = next(p for p in stack.descendants() if "notifications" in " ".join(p.cmdline()))
+        victim.kill()
+        ids += [register() for _ in range(3)]  # committed while notifications is down
+
+        def resources(r: httpx.Response) -> list[str]:
+            return [n["resource"] for n in r.json()["items"]] if r.status_code == 200 else []
+
+        poll(
+            lambda: httpx.get(notices, headers=auth, timeout=10),
+            lambda r: sorted(resources(r)) == sorted(f"client/{i}" for i in ids),
+            timeout=60,
+        )
+        replacement = next(p for p in stack.descendants() if "notifications" in " ".join(p.cmdline()))
+        assert replacement.pid != victim.pid
+    assert "notifications exited" in stack.output.read_text()
