@@ -181,16 +181,20 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return unavailable_response(request.url.path)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path)
+def internal_error_response(request_path: str) -> JSONResponse:
     body = problem_body(
         status=500,
         slug=PassageError.slug,
         title=PassageError.title,
         detail="An unexpected error occurred; it has been logged with this request's id",
-        instance=request.url.path,
+        instance=request_path,
     )
     return problem_response(body)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return internal_error_response(request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

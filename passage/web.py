@@ -25,6 +25,7 @@ from passage.component import Component
 from passage.db import Database
 from passage.errors import (
     install_error_handlers,
+    internal_error_response,
     is_unavailable,
     problem_body,
     problem_response,
@@ -78,14 +79,7 @@ class RequestContextMiddleware:
                 await unavailable_response(scope.get("path", ""))(scope, receive, send_with_id)
                 return
             log.exception("unhandled_error", path=scope.get("path", ""))
-            body = problem_body(
-                status=500,
-                slug="internal-error",
-                title="Internal error",
-                detail="An unexpected error occurred; it has been logged with this request's id",
-                instance=scope.get("path"),
-            )
-            await problem_response(body)(scope, receive, send_with_id)
+            await internal_error_response(scope.get("path", ""))(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

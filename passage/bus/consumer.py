@@ -110,7 +110,13 @@ class EventConsumer:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
-                await self.handle(msg)
+                try:
+                    await self.handle(msg)
+                except Exception as exc:
+                    # Parking or acking failed (database or NATS away): the message was not
+                    # acked, so JetStream redelivers it after ack_wait. The puller lives on.
+                    log.warning("consumer_handle_failed", consumer=self.name, error=str(exc))
+                    await asyncio.sleep(0.5)
 
     def stop(self) -> None:
         self._stopping.set()
