@@ -112,18 +112,22 @@ def _field_path(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def error_response(error: PassageError, request_path: str) -> JSONResponse:
+    body = problem_body(
+        status=error.status_code,
+        slug=error.slug,
+        title=error.title,
+        detail=error.detail,
+        instance=request_path,
+        errors=error.errors,
+        **error.extensions,
+    )
+    return problem_response(body, error.headers)
+
+
 async def _passage_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PassageError)
-    body = problem_body(
-        status=exc.status_code,
-        slug=exc.slug,
-        title=exc.title,
-        detail=exc.detail,
-        instance=request.url.path,
-        errors=exc.errors,
-        **exc.extensions,
-    )
-    return problem_response(body, exc.headers)
+    return error_response(exc, request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -165,42 +169,25 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError | PostgresConnectionError | CannotConnectNowError)
 
 
-def unavailable_response(request_path: str) -> JSONResponse:
-    body = problem_body(
-        status=503,
-        slug=ServiceUnavailable.slug,
-        title=ServiceUnavailable.title,
-        detail="A dependency of this service is not reachable right now; retry shortly",
-        instance=request_path,
+def unexpected_error_response(exc: Exception, request_path: str) -> JSONResponse:
+    """The answer to an exception no route meant to raise: 503 when a dependency is away, else 500."""
+    if is_unavailable(exc):
+        log.warning("dependency_unavailable", path=request_path, error=f"{type(exc).__name__}: {exc}"[:300])
+        return error_response(
+            ServiceUnavailable(
+                "A dependency of this service is not reachable right now; retry shortly",
+                headers={"Retry-After": "2"},
+            ),
+            request_path,
+        )
+    log.error("unhandled_error", path=request_path, exc_info=exc)
+    return error_response(
+        PassageError("An unexpected error occurred; it has been logged with this request's id"), request_path
     )
-    return problem_response(body, {"Retry-After": "2"})
-
-
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("dependency_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
-    return unavailable_response(request.url.path)
-
-
-def internal_error_response(request_path: str) -> JSONResponse:
-    body = problem_body(
-        status=500,
-        slug=PassageError.slug,
-        title=PassageError.title,
-        detail="An unexpected error occurred; it has been logged with this request's id",
-        instance=request_path,
-    )
-    return problem_response(body)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path)
-    return internal_error_response(request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PassageError, _passage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for unavailable in (OperationalError, InterfaceError, PostgresConnectionError, CannotConnectNowError):
-        app.add_exception_handler(unavailable, _unavailable)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Anything else is answered by the request middleware (passage.web), with the request id.

@@ -25,11 +25,9 @@ from passage.component import Component
 from passage.db import Database
 from passage.errors import (
     install_error_handlers,
-    internal_error_response,
-    is_unavailable,
     problem_body,
     problem_response,
-    unavailable_response,
+    unexpected_error_response,
 )
 from passage.settings import Settings
 
@@ -70,16 +68,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            # Answered here rather than by the outermost error middleware, so that the 500 too
-            # carries the request id its detail refers to.
+            # The one place unexpected exceptions are answered: inside this middleware, so that
+            # the 503 or 500 carries the request id its detail refers to.
             if status_sent:
                 raise
-            if is_unavailable(exc):
-                log.warning("dependency_unavailable", path=scope.get("path", ""), error=type(exc).__name__)
-                await unavailable_response(scope.get("path", ""))(scope, receive, send_with_id)
-                return
-            log.exception("unhandled_error", path=scope.get("path", ""))
-            await internal_error_response(scope.get("path", ""))(scope, receive, send_with_id)
+            await unexpected_error_response(exc, scope.get("path", ""))(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

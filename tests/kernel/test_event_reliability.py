@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from passage.bus import CloudEvent, Outbox
@@ -28,6 +29,14 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings, application_name="passage-tests")
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def js(settings: Settings, nc: NATS) -> JetStreamContext:
+    """JetStream, with the INTAKE stream in place."""
+    context = nc.jetstream()
+    await ensure_stream(context, "intake", settings)
+    return context
 
 
 def registered(agency: str) -> ClientRegistered:
@@ -58,10 +67,8 @@ async def commit_event(database: Database, data: ClientRegistered) -> CloudEvent
 
 
 async def test_a_rolled_back_change_publishes_nothing(
-    settings: Settings, database: Database, nc: NATS, db: asyncpg.Connection
+    settings: Settings, database: Database, nc: NATS, js: JetStreamContext, db: asyncpg.Connection
 ) -> None:
-    js = nc.jetstream()
-    await ensure_stream(js, "intake", settings)
     async with database.sessionmaker() as session:
         event = await intake_outbox.add(session, registered("agency-rollback"))
         await session.rollback()
@@ -74,10 +81,8 @@ async def test_a_rolled_back_change_publishes_nothing(
 
 
 async def test_a_committed_event_is_published_once_as_a_cloudevent(
-    settings: Settings, database: Database, nc: NATS, db: asyncpg.Connection
+    settings: Settings, database: Database, js: JetStreamContext, db: asyncpg.Connection
 ) -> None:
-    js = nc.jetstream()
-    await ensure_stream(js, "intake", settings)
     event = await commit_event(database, registered("agency-commit"))
     relay = OutboxRelay(component="intake", schema="intake", db=database, js=js, settings=settings)
     while await relay.relay_once():
@@ -154,10 +159,8 @@ def duplicates_counted(metrics_text: str, component: str) -> float:
 
 
 async def test_a_duplicate_delivery_is_applied_once(
-    settings: Settings, nc: NATS, db: asyncpg.Connection
+    settings: Settings, js: JetStreamContext, db: asyncpg.Connection
 ) -> None:
-    js = nc.jetstream()
-    await ensure_stream(js, "intake", settings)
     data = registered("agency-duplicate")
     event = CloudEvent.wrap(data, source="/passage/intake", subject=f"client/{data.client_id}")
     async with running("notifications", settings) as (_, notifications):
@@ -178,10 +181,11 @@ async def test_a_duplicate_delivery_is_applied_once(
 
 
 async def test_a_consumer_killed_after_commit_before_ack_gets_the_event_again_and_applies_it_once(
-    settings: Settings, database: Database, nc: NATS, db: asyncpg.Connection, tmp_path: Path
+    settings: Settings,
+    js: JetStreamContext,
+    db: asyncpg.Connection,
+    tmp_path: Path,
 ) -> None:
-    js = nc.jetstream()
-    await ensure_stream(js, "intake", settings)
     log = tmp_path / "notifications.log"
     crashing = start_component_process(
         "notifications",
@@ -230,10 +234,8 @@ async def test_a_consumer_killed_after_commit_before_ack_gets_the_event_again_an
 
 
 async def test_an_event_that_can_never_be_handled_is_parked_not_dropped(
-    settings: Settings, nc: NATS, db: asyncpg.Connection
+    settings: Settings, js: JetStreamContext, db: asyncpg.Connection
 ) -> None:
-    js = nc.jetstream()
-    await ensure_stream(js, "intake", settings)
     good = registered("agency-poison")
     event = CloudEvent.wrap(good, source="/passage/intake")
     async with running("scoring", settings):
