@@ -36,6 +36,9 @@ class Role(StrEnum):
     DATA_PROTECTION_OFFICER = "data_protection_officer"
     COORDINATOR = "coordinator"
     PARTNER_SYSTEM = "partner_system"
+    # A Passage component calling another on its own account (see passage.service_auth). Only the
+    # OIDC provider's service clients may carry it; services let it read across agencies.
+    SERVICE = "service"
 
 
 KNOWN_ROLES = frozenset(r.value for r in Role)

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_public_key_file: Path | None = None
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Dev only: the local private key, so that components can mint their own service tokens.
+    jwt_private_key_file: Path | None = None
+
+    # A component's own identity when it calls another component on its own account (a consumer
+    # that needs the directory, the gateway reading across agencies): OAuth2 client credentials.
+    service_token_url: str | None = None
+    service_client_id: str | None = None
+    service_client_secret: SecretStr | None = None
 
     # Where the other components answer (the gateway and service-to-service calls).
     intake_url: str = "http://127.0.0.1:8401"
@@ -83,6 +91,11 @@ class Settings(BaseSettings):
             raise ValueError("PASSAGE_SECRET_KEY must be at least 32 characters outside dev")
         if self.faults:
             raise ValueError("PASSAGE_FAULTS is for resilience tests and is refused in production")
+        if self.jwt_private_key_file:
+            raise ValueError(
+                "PASSAGE_JWT_PRIVATE_KEY_FILE lets a process mint any token and is refused outside dev; "
+                "set PASSAGE_SERVICE_TOKEN_URL and the client credentials instead"
+            )
         if not self.jwt_jwks_url and not self.jwt_public_key_file:
             raise ValueError("set PASSAGE_JWT_JWKS_URL to the OIDC provider's JWKS endpoint")
         return self

@@ -93,6 +93,7 @@ def settings(database_url: str, servers: Servers, dev_keys: tuple[Path, Path]) -
         database_url=database_url,
         nats_url=servers.nats_url,
         jwt_public_key_file=dev_keys[1],
+        jwt_private_key_file=dev_keys[0],
         jwt_issuer=DEV_ISSUER,
         jwt_audience=DEV_AUDIENCE,
         consumer_ack_wait_seconds=2.0,

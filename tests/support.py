@@ -60,6 +60,8 @@ def component_env(settings: Settings, **overrides: str) -> dict[str, str]:
         PASSAGE_OUTBOX_POLL_SECONDS=str(settings.outbox_poll_seconds),
         PASSAGE_LOG_JSON="false",
     )
+    if settings.jwt_private_key_file:
+        env["PASSAGE_JWT_PRIVATE_KEY_FILE"] = str(settings.jwt_private_key_file)
     env.update(overrides)
     return env
 

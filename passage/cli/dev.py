@@ -138,7 +138,7 @@ class DevStack:
             upgrade(schema=component.schema, migrations=component.migrations, database_url=database_url)
         _say(f"Migrated: {', '.join(names)}")
 
-        env = _child_env(database_url, nats_url, public_key, self.port_base)
+        env = _child_env(database_url, nats_url, (private_key, public_key), self.port_base)
         for i, name in enumerate(names):
             port = self.port_base + SERVICE_PORT_OFFSETS.get(name, 5 + i)
             argv = [sys.executable, "-m", "passage", "serve", name, "--port", str(port)]
@@ -196,13 +196,15 @@ class DevStack:
             self.postgres.stop()
 
 
-def _child_env(database_url: str, nats_url: str, public_key: Path, port_base: int) -> dict[str, str]:
+def _child_env(database_url: str, nats_url: str, keys: tuple[Path, Path], port_base: int) -> dict[str, str]:
+    private_key, public_key = keys
     env = dict(os.environ)
     env.update(
         PASSAGE_ENV="dev",
         PASSAGE_DATABASE_URL=database_url,
         PASSAGE_NATS_URL=nats_url,
         PASSAGE_JWT_PUBLIC_KEY_FILE=str(public_key),
+        PASSAGE_JWT_PRIVATE_KEY_FILE=str(private_key),  # each component mints its service token
         PASSAGE_JWT_ISSUER=DEV_ISSUER,
         PASSAGE_JWT_AUDIENCE=DEV_AUDIENCE,
         PASSAGE_HOST="127.0.0.1",

@@ -3,6 +3,6 @@
 Services learn about one another only through these contracts and each other's REST APIs.
 """
 
-from passage.contracts import intake
+from passage.contracts import gateway, intake, notifications, referrals, scoring
 
-__all__ = ["intake"]
+__all__ = ["gateway", "intake", "notifications", "referrals", "scoring"]

@@ -571,7 +571,8 @@ def test_users_cannot_change_their_own_agency_or_roles(realm: dict[str, Any]) ->
     for name in ("agency", "roles"):
         assert attributes[name]["permissions"]["edit"] == ["admin"], name
     assert attributes["roles"]["multivalued"] is True
-    assert set(attributes["roles"]["validations"]["options"]["options"]) == KNOWN_ROLES
+    # A person never carries `service`: that role belongs to the components' own client.
+    assert set(attributes["roles"]["validations"]["options"]["options"]) == KNOWN_ROLES - {"service"}
     assert profile.get("unmanagedAttributePolicy") in (None, "DISABLED", "ADMIN_VIEW", "ADMIN_EDIT")
 
 
