@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import argparse
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -12,12 +13,27 @@ from fastapi import APIRouter, FastAPI
 
 from passage.bus.consumer import Subscription
 from passage.settings import Settings
+from passage.timers import TimerHandler
 
 ENTRY_POINT_GROUP = "passage.components"
 # The order `passage dev` starts them in: services first, the gateway once they answer.
 COMPONENT_ORDER = ("intake", "referrals", "scoring", "notifications", "gateway")
 
 Lifespan = Callable[[FastAPI, Settings], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A `passage <name> ...` subcommand a component contributes (e.g. `passage directory import`).
+
+    `configure` adds the arguments (or sub-parsers) to the command's parser; `run` is synchronous,
+    builds its own Settings from the environment, and returns the exit code.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,9 @@ class Component:
     publishes: bool = True
     subscriptions: Sequence[Subscription] = ()
     lifespan: Lifespan | None = None
+    # Durable timers (passage.timers): kind -> handler, run by the component's timer worker.
+    timers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    commands: Sequence[Command] = ()
     openapi_tags: Sequence[dict[str, str]] = field(default_factory=tuple)
 
 

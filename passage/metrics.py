@@ -28,3 +28,8 @@ EVENT_LAG = Histogram(
     ["component", "consumer"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30),
 )
+TIMERS_FIRED = Counter(
+    "passage_timers_fired_total",
+    "Durable timers run, by outcome (done, failed)",
+    ["component", "kind", "outcome"],
+)

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_retention_days: int = Field(default=7, ge=1)
+    timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -30,6 +30,7 @@ from passage.errors import (
     unexpected_error_response,
 )
 from passage.settings import Settings
+from passage.timers import TimerWorker
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +133,7 @@ class ComponentRuntime:
         self.tasks: list[asyncio.Task[None]] = []
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
+        self.timer_worker: TimerWorker | None = None
 
     async def start(self, app: FastAPI) -> None:
         c = self.component
@@ -158,7 +160,17 @@ class ComponentRuntime:
             self.tasks.append(
                 asyncio.create_task(consumer.run(), name=f"{c.name}-consumer-{consumer.stream}")
             )
-        log.info("component_started", consumers=[x.stream for x in self.consumers], relay=c.publishes)
+        if c.timers:
+            self.timer_worker = TimerWorker(
+                component=c.name, schema=c.schema, handlers=c.timers, db=db, settings=self.settings
+            )
+            self.tasks.append(asyncio.create_task(self.timer_worker.run(), name=f"{c.name}-timers"))
+        log.info(
+            "component_started",
+            consumers=[x.stream for x in self.consumers],
+            relay=c.publishes,
+            timers=sorted(c.timers),
+        )
 
     async def stop(self) -> None:
         started = time.perf_counter()
@@ -168,6 +180,8 @@ class ComponentRuntime:
             consumer.stop()
         if self.relay is not None:
             self.relay.stop()
+        if self.timer_worker is not None:
+            self.timer_worker.stop()
         if self.tasks:
             _, pending = await asyncio.wait(
                 self.tasks, timeout=max(self.settings.graceful_shutdown_seconds, 3)

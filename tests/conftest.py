@@ -61,6 +61,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             postgres.stop()
 
 
+def _test_components() -> list[str]:
+    """Every component, or those named in PASSAGE_TEST_COMPONENTS (a comma list) for a focused run."""
+    names = component_names()
+    chosen = [n.strip() for n in os.environ.get("PASSAGE_TEST_COMPONENTS", "").split(",") if n.strip()]
+    unknown = set(chosen) - set(names)
+    if unknown:
+        raise pytest.UsageError(f"PASSAGE_TEST_COMPONENTS names unknown components: {sorted(unknown)}")
+    return [n for n in names if n in chosen] if chosen else names
+
+
 @pytest.fixture(scope="session")
 async def database_url(servers: Servers) -> AsyncIterator[str]:
     name = f"passage_test_{uuid.uuid4().hex[:10]}"
@@ -71,7 +81,7 @@ async def database_url(servers: Servers) -> AsyncIterator[str]:
     finally:
         await conn.close()
     url = make_url(servers.admin_database_url).set(database=name).render_as_string(hide_password=False)
-    for component in map(load_component, component_names()):
+    for component in map(load_component, _test_components()):
         await upgrade_async(schema=component.schema, migrations=component.migrations, database_url=url)
     yield url
     conn = await asyncpg.connect(admin)

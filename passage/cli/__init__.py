@@ -11,7 +11,10 @@ DEFAULT_DATA_DIR = Path(".passage")
 DEFAULT_PORT_BASE = 8400
 
 
-def _parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS = ("dev", "token", "serve", "migrate", "asyncapi")
+
+
+def _parser(*, with_components: bool) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="passage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -43,11 +46,30 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("components", nargs="*", help="default: all")
 
     sub.add_parser("asyncapi", help="print the event catalogue as an AsyncAPI 3.0 document (JSON)")
+    if with_components:
+        _add_component_commands(sub)
     return parser
 
 
+def _add_component_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands the components contribute (`passage directory import`, `passage audit verify`)."""
+    from passage.component import component_names, load_component
+
+    for name in component_names():
+        for command in load_component(name).commands:
+            parser = sub.add_parser(command.name, help=f"{command.help} ({name})")
+            command.configure(parser)
+            parser.set_defaults(component_command=command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Loading the components imports all of them; the built-in commands do without.
+    builtin = bool(argv) and argv[0] in BUILTIN_COMMANDS
+    args = _parser(with_components=not builtin).parse_args(argv)
+    command = getattr(args, "component_command", None)
+    if command is not None:
+        return int(command.run(args))
     if args.command == "dev":
         from passage.cli.dev import run_dev
 
