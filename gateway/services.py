@@ -1,11 +1,19 @@
-"""HTTP clients of the services, shared per process, calling on behalf of the caller."""
+"""HTTP clients of the services: one pair per service and process.
+
+- `as_service`: the gateway's own identity (role `service`), for reads made BEFORE the policy
+  decision (a client of another agency, its consents, the agreements) and for aggregates.
+- `as_caller`: forwards the caller's token, for the caller's own lists and every write; the service
+  verifies it again, the gateway is not trusted blindly.
+
+Every call made for a request is counted on that request (the bench reports it).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -14,13 +22,43 @@ from fastapi import FastAPI
 
 from gateway.purpose import PURPOSE_HEADER, PurposeOfUse
 from passage.auth import AuthSubject
+from passage.service_auth import ServiceIdentity, service_http
 from passage.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+TARGETS = ("intake", "referrals", "scoring", "notifications")
+
 
 class UpstreamError(Exception):
-    """A service could not answer (down, timed out, or failed)."""
+    """A service refused or could not answer; `code` is the GraphQL extension code to report."""
+
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        status: int | None = None,
+        errors: Any = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.errors = errors
+        self.reason = reason
+
+
+_CODES = {
+    400: "BAD_USER_INPUT",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    412: "CONFLICT",
+    422: "BAD_USER_INPUT",
+    428: "BAD_USER_INPUT",
+    429: "RATE_LIMITED",
+}
 
 
 @dataclass(frozen=True)
@@ -30,7 +68,6 @@ class Caller:
     request_id: str
 
     def headers(self) -> dict[str, str]:
-        # Services verify the same token again: the gateway is not trusted blindly.
         return {
             "Authorization": f"Bearer {self.subject.token}",
             PURPOSE_HEADER: self.purpose.value,
@@ -38,35 +75,92 @@ class Caller:
         }
 
 
-class IntakeClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self._http = http
-
-    async def get_client(self, caller: Caller, client_id: uuid.UUID) -> dict[str, Any] | None:
-        try:
-            response = await self._http.get(f"/v1/clients/{client_id}", headers=caller.headers())
-        except httpx.HTTPError as exc:
-            log.warning("intake_unreachable", error=str(exc))
-            raise UpstreamError("The intake service is not reachable") from exc
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            log.warning("intake_refused", status=response.status_code)
-            raise UpstreamError(f"The intake service answered {response.status_code}")
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
-
-
-@dataclass(frozen=True)
+@dataclass
 class ServiceClients:
-    intake: IntakeClient
+    as_service: Mapping[str, httpx.AsyncClient]
+    as_caller: Mapping[str, httpx.AsyncClient]
+
+
+@dataclass
+class Upstream:
+    """The services as one request sees them: counts its calls, maps refusals to GraphQL codes."""
+
+    clients: ServiceClients
+    caller: Caller | None
+    calls: dict[str, int] = field(default_factory=dict)
+
+    async def service(self, target: str, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"X-Request-ID": self.caller.request_id} if self.caller else {}
+        return await self._send(self.clients.as_service[target], target, method, path, headers, **kwargs)
+
+    async def on_behalf(self, target: str, method: str, path: str, **kwargs: Any) -> Any:
+        assert self.caller is not None
+        extra = kwargs.pop("headers", {})
+        headers = {**self.caller.headers(), **extra}
+        return await self._send(self.clients.as_caller[target], target, method, path, headers, **kwargs)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    async def _send(
+        self,
+        http: httpx.AsyncClient,
+        target: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        **kwargs: Any,
+    ) -> Any:
+        self.calls[target] = self.calls.get(target, 0) + 1
+        try:
+            response = await http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            log.warning("upstream_unreachable", target=target, error=type(exc).__name__)
+            raise UpstreamError(f"The {target} service is not reachable", "SERVICE_UNAVAILABLE") from exc
+        if response.status_code < 300:
+            return response.json() if response.content else None
+        body: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            parsed = response.json()
+            body = parsed if isinstance(parsed, dict) else {}
+        code = _CODES.get(response.status_code, "SERVICE_UNAVAILABLE")
+        if code == "SERVICE_UNAVAILABLE":
+            log.warning("upstream_failed", target=target, status=response.status_code, path=path)
+            raise UpstreamError(
+                f"The {target} service answered {response.status_code}", code, response.status_code
+            )
+        detail = str(body.get("detail") or body.get("title") or f"{target} answered {response.status_code}")
+        reason = body.get("reason")
+        raise UpstreamError(
+            detail,
+            code,
+            response.status_code,
+            body.get("errors"),
+            reason=str(reason) if isinstance(reason, str) else None,
+        )
+
+
+def clients_query(ids: list[uuid.UUID]) -> dict[str, str]:
+    return {"ids": ",".join(str(i) for i in ids)}
 
 
 @contextlib.asynccontextmanager
-async def service_clients(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+async def open_service_clients(settings: Settings) -> AsyncIterator[ServiceClients]:
     timeout = httpx.Timeout(settings.http_timeout_seconds, connect=min(2.0, settings.http_timeout_seconds))
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=settings.intake_url, timeout=timeout, limits=limits) as intake:
-        app.state.services = ServiceClients(intake=IntakeClient(intake))
-        yield
+    identity = ServiceIdentity(settings, "gateway")
+    async with contextlib.AsyncExitStack() as stack:
+        as_service: dict[str, httpx.AsyncClient] = {}
+        as_caller: dict[str, httpx.AsyncClient] = {}
+        for target in TARGETS:
+            svc = service_http(settings, target, caller="gateway", identity=identity)
+            as_service[target] = await stack.enter_async_context(svc)
+            as_caller[target] = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=settings.service_url(target), timeout=timeout, limits=limits)
+            )
+        yield ServiceClients(as_service=as_service, as_caller=as_caller)
+
+
+def install(app: FastAPI, clients: ServiceClients) -> None:
+    app.state.services = clients

@@ -27,7 +27,11 @@ def _storable(value: str, pattern: re.Pattern[str]) -> str:
 
 
 def _single_line(value: str) -> str:
-    return _storable(value, _CONTROL_OR_NEWLINE).strip()
+    trimmed = _storable(value, _CONTROL_OR_NEWLINE).strip()
+    if value and not trimmed:
+        # Trimmed after the length checks ran: "   " would pass `min_length=1` and store "".
+        raise ValueError("must not be blank")
+    return trimmed
 
 
 def _multi_line(value: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = sorted(p for p in (ROOT / "services").iterdir() if (p / "component.py").exists())
 QUERY_BUILDERS = {"select", "insert", "update", "delete", "text"}
+SQL_MODULES = {"sa", "sqlalchemy", "sqlmodel", "postgresql"}
 
 
 def modules(service: Path) -> list[Path]:
@@ -32,14 +33,37 @@ def calls(tree: ast.AST) -> list[tuple[str, int]]:
     return found
 
 
+def query_builder_calls(tree: ast.AST) -> list[tuple[str, int]]:
+    """`select(...)`, `sa.update(...)`, `text(...)`: SQL built here; not `settings.update()`."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in QUERY_BUILDERS:
+            found.append((func.id, node.lineno))
+        elif (
+            isinstance(func, ast.Attribute)
+            and func.attr in QUERY_BUILDERS
+            and isinstance(func.value, ast.Name)
+            and func.value.id in SQL_MODULES
+        ):
+            found.append((f"{func.value.id}.{func.attr}", node.lineno))
+    return found
+
+
+def is_repository(path: Path) -> bool:
+    """`repository.py`, or a repository split into `repository_*.py` modules or a `repository/` package."""
+    return path.name.startswith("repository") or "repository" in path.parts
+
+
 @pytest.mark.parametrize("service", SERVICES, ids=lambda p: p.name)
 def test_queries_are_built_only_in_the_repository(service: Path) -> None:
     offenders = [
         f"{path.relative_to(ROOT)}:{line} {name}()"
         for path in modules(service)
-        if path.name != "repository.py"
-        for name, line in calls(ast.parse(path.read_text()))
-        if name in QUERY_BUILDERS
+        if not is_repository(path)
+        for name, line in query_builder_calls(ast.parse(path.read_text()))
     ]
     assert offenders == [], "build queries in repository.py, where the scope is applied once"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,3 +33,19 @@ class Outbox:
         # NOTIFY is transactional: the relay is woken only if and when this commits.
         await session.exec(self._notify)
         return event
+
+    async def add_many(
+        self, session: AsyncSession, items: Sequence[tuple[EventData, str | None]]
+    ) -> list[CloudEvent]:
+        """Several events (data, subject) with one INSERT and one NOTIFY: a batch's outcomes."""
+        events = [CloudEvent.wrap(data, source=self._source, subject=subject) for data, subject in items]
+        if not events:
+            return events
+        rows = [
+            {"event_id": e.id, "event_type": e.type, "headers": e.headers(), "payload": e.data}
+            for e in events
+        ]
+        connection = await session.connection()
+        await connection.execute(self._tables.outbox.insert(), rows)
+        await session.exec(self._notify)
+        return events

@@ -14,7 +14,7 @@ DEFAULT_PORT_BASE = 8400
 BUILTIN_COMMANDS = ("dev", "token", "serve", "migrate", "asyncapi")
 
 
-def _parser(*, with_components: bool) -> argparse.ArgumentParser:
+def _parser(*, with_components: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="passage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -56,7 +56,12 @@ def _add_component_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     from passage.component import component_names, load_component
 
     for name in component_names():
-        for command in load_component(name).commands:
+        try:
+            component = load_component(name)
+        except Exception as exc:  # one broken component must not take the others' commands down
+            print(f"passage: the {name} component could not be loaded: {exc}", file=sys.stderr)
+            continue
+        for command in component.commands:
             parser = sub.add_parser(command.name, help=f"{command.help} ({name})")
             command.configure(parser)
             parser.set_defaults(component_command=command)

@@ -149,9 +149,8 @@ class DevStack:
             child.start()
         _wait_ready(self.children)
 
-        demo_info = (
-            seed_demo(self.data_dir, private_key, intake_url=env["PASSAGE_INTAKE_URL"]) if demo else None
-        )
+        urls = {name: env[f"PASSAGE_{name.upper()}_URL"] for name in ("intake", "referrals")}
+        demo_info = seed_demo(self.data_dir, private_key, urls=urls) if demo else None
         info = _write_dev_json(self.data_dir, self.children, database_url, nats_url, demo_info)
         token = mint_token(
             private_key,

@@ -19,6 +19,7 @@ class BreakGlassStarted(EventData):
     agency_id: str  # the agency of whoever broke the glass
     actor: str
     started_at: datetime
+    client_agency_id: str | None = None  # the agency holding the client's file, whose DPO is told too
     expires_at: datetime
 
 

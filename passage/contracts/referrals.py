@@ -69,6 +69,8 @@ class ReferralOverdue(_ReferralEvent):
 
     sla_hours: int
     due_at: datetime
+    escalation_level: int = 1  # 1: the receiving agency's supervisors
+    sla_hours_exact: float | None = None  # the agreement's SLA when it is not a whole number of hours
 
 
 class ReferralTransferred(_ReferralEvent):

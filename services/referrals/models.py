@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlmodel import SQLModel
 
 SCHEMA = "referrals"
@@ -13,3 +15,17 @@ class HsdsRoot(SQLModel):
     version: str
     profile: str
     openapi_url: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def storable(moment: datetime) -> bool:
+    """Whether a moment from a query fits the database once in UTC (years 1900..9999): a time like
+    0001-01-01T00:00+01:00 is a caller's mistake to answer with 400, not an overflow and a 500."""
+    try:
+        utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    except OverflowError:
+        return False
+    return 1900 <= utc.year <= 9999

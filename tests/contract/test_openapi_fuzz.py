@@ -30,8 +30,10 @@ def service_schema(request: pytest.FixtureRequest, dev_stack: DevStack) -> BaseS
 schema = schemathesis.pytest.from_fixture("service_schema")
 
 
+# Every operation of a service is one test here; a service with many operations needs minutes.
+@pytest.mark.timeout(900)
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_input_makes_a_service_fail(case: Case, dev_stack: DevStack) -> None:
     token = dev_stack.token("demo-agency", ("case_worker", "supervisor", "agency_admin"))
     case.call_and_validate(
@@ -53,7 +55,8 @@ def _gateway_headers(stack: DevStack) -> dict[str, str]:
 gateway = schemathesis.pytest.from_fixture("gateway_schema")
 
 
+@pytest.mark.timeout(900)
 @gateway.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_query_makes_the_gateway_fail(case: Case, dev_stack: DevStack) -> None:
     case.call_and_validate(headers=_gateway_headers(dev_stack), checks=[not_a_server_error], timeout=10)

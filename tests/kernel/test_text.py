@@ -30,3 +30,10 @@ def test_a_note_keeps_its_lines_and_tabs_but_not_nul() -> None:
     assert Form(name="x", note="first\n\tsecond\r\n").note == "first\n\tsecond\r\n"
     with pytest.raises(ValidationError):
         Form(name="x", note="a\x00b")
+
+
+def test_a_single_line_of_only_spaces_is_blank_not_empty() -> None:
+    """Trimming runs after `min_length`: without this, "   " would pass it and store ""."""
+    with pytest.raises(ValidationError, match="must not be blank"):
+        Form(name="   ")
+    assert Form(name="").name == ""  # empty stays what the field's own length rule says

@@ -1,4 +1,4 @@
 from passage.migrations import run_env
-from services.scoring.models import ScheduledAssessment
+from services.scoring.models import TABLES
 
-run_env(ScheduledAssessment.metadata)
+run_env(TABLES)

@@ -1,0 +1,1 @@
+"""The policy decision point and what it reads: roles, agreements, consents (kernel)."""

@@ -1,0 +1,1 @@
+"""Data-sharing agreements between agencies: the SOPs, as versioned data."""
