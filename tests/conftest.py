@@ -184,3 +184,9 @@ def dev_stack(
     """One `passage dev --demo` for the session's end-to-end and contract tests."""
     with running_dev(tmp_path_factory.mktemp("dev") / "data", dev_env(fresh_database()), demo=True) as stack:
         yield stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The schemathesis fuzz runs last: it changes the shared `passage dev` stack at random (agency
+    preferences, recipients, webhooks), which the end-to-end tests must not inherit."""
+    items.sort(key=lambda item: "tests/contract/" in item.nodeid.replace("\\", "/"))

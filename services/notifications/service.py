@@ -158,6 +158,14 @@ class RecipientService:
     ) -> RecipientPublic:
         recipient = await self.get(session, subject, recipient_id)
         values = self._values(body, partial=True)
+        cleared = [name for name in ("active", "roles") if name in values and values[name] is None]
+        if cleared:
+            raise Unprocessable(
+                f"{', '.join(cleared)} cannot be cleared: leave them out to keep them, or send a value",
+                errors=[
+                    {"field": f"body.{n}", "message": "may not be null", "code": "null"} for n in cleared
+                ],
+            )
         recipient = await self._repository.change(
             session, recipient, {**values, "updated_at": datetime.now(UTC)}
         )

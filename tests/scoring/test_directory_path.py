@@ -284,7 +284,9 @@ async def test_a_capacity_change_in_referrals_re_ranks_in_scoring(
 
     async def re_ranked() -> list[dict[str, Any]] | None:
         items = await _services_ranked(scoring, token, d, expected=2, language=None)
-        return items if items[0]["service_id"] == d.shelter else None
+        # Both changes arrive as separate events: wait for the projection to hold the two of them.
+        slots = {i["service_id"]: i["open_slots"] for i in items}
+        return items if slots == {d.shelter: 6, d.housing: 0} else None
 
     after = await eventually(re_ranked, timeout=20)
     assert after[0]["open_slots"] == 6
