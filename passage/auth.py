@@ -26,6 +26,8 @@ from passage.settings import Settings
 log = structlog.get_logger(__name__)
 
 ACCEPTED_ALGORITHMS = ("RS256", "ES256")
+_CACHE_SECONDS = 60.0
+_CACHE_SIZE = 10_000
 _KEY_TYPES: dict[str, type] = {"RS256": rsa.RSAPublicKey, "ES256": ec.EllipticCurvePublicKey}
 
 
@@ -72,6 +74,7 @@ class TokenVerifier:
         self._jwks: jwt.PyJWKClient | None = None
         self._keys: dict[str, PublicKey] = {}
         self._last_refresh = 0.0
+        self._verified: dict[str, tuple[AuthSubject, float]] = {}
         if settings.jwt_jwks_url:
             # We keep the keys ourselves and refresh on an unknown kid, so that a rotated key is
             # picked up at once; pyjwt's own set cache would hide it for minutes.
@@ -82,6 +85,21 @@ class TokenVerifier:
             self._static_key = load_public_key(settings.jwt_public_key_file)
 
     async def verify(self, token: str) -> AuthSubject:
+        """The token's subject, or Unauthenticated. A token verified in the last minute is answered
+        from a small cache (a signature check is a sizeable part of a request's CPU); never past its
+        `exp`, and never longer than `_CACHE_SECONDS`, so a key withdrawn from the JWKS stops
+        working within a minute."""
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        subject, expires = await self._verify_uncached(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()  # bounded; a burst of distinct tokens just starts afresh
+        self._verified[token] = (subject, min(expires, now + _CACHE_SECONDS))
+        return subject
+
+    async def _verify_uncached(self, token: str) -> tuple[AuthSubject, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -114,7 +132,7 @@ class TokenVerifier:
             raise Unauthenticated(f"The token lacks the {exc.claim!r} claim") from None
         except jwt.PyJWTError:
             raise Unauthenticated("The token's signature is not valid") from None
-        return subject_from_claims(claims, token)
+        return subject_from_claims(claims, token), float(claims["exp"])
 
     async def _key_for(self, header: Mapping[str, Any]) -> PublicKey:
         if self._static_key is not None:

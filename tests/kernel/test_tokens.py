@@ -453,3 +453,15 @@ async def test_jwks_key_rotation_is_picked_up_when_an_unknown_kid_arrives(issuer
         await asyncio.sleep(5.2)  # past the verifier's own refresh throttle (5 s)
         subject = await verifier.verify(rotated.rs256("k3", sub="after-rotation"))
     assert subject.sub == "after-rotation"
+
+
+async def test_a_verified_token_is_remembered_but_never_past_its_expiry(
+    settings: Settings, token: TokenFactory
+) -> None:
+    strict = TokenVerifier(settings.model_copy(update={"jwt_leeway_seconds": 0}))
+    short = token("agency-cache", ttl_seconds=2)
+    first = await strict.verify(short)
+    assert await strict.verify(short) == first  # the second answer comes from the cache
+    await asyncio.sleep(3)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await strict.verify(short)
