@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from passage.cli.embedded import free_port_block
@@ -28,6 +29,28 @@ async def running(name: str, settings: Settings) -> AsyncIterator[tuple[FastAPI,
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
             yield app, client
+
+
+@contextlib.asynccontextmanager
+async def serving(name: str, settings: Settings) -> AsyncIterator[str]:
+    """A component answering real HTTP on a free loopback port, in this event loop; yields its URL.
+
+    For a component another one calls over HTTP (referrals calling intake, the gateway calling both).
+    """
+    port = free_port_block(1)
+    app = build_app(load_component(name), settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
 
 
 async def eventually(

@@ -1,22 +1,22 @@
-"""The consents and agreements the gateway decides on, cached per process and dropped by events.
+"""The agreements the gateway decides on, cached per process and dropped by events.
 
-An entry is used only while the gateway can be sure nothing changed since it was fetched:
-- `intake.consent.granted|withdrawn|expired` drop the client's consents, and
-  `referrals.agreement.changed` drops the agreements between its parties, the moment they arrive
+Consents are not cached at all: they are read from intake on every cross-agency decision, so a
+withdrawal made anywhere binds the very next request without waiting for an event.
+
+An agreement entry is used only while the gateway can be sure nothing changed since it was fetched:
+- `referrals.agreement.changed` drops the agreements between its parties the moment it arrives
   (a core NATS subscription of this process: every replica hears every event);
 - the subscription must have been up, without a reconnect, since the entry was fetched: while
   NATS is away, or after a reconnect (events may have been missed), every entry is stale;
 - a time-to-live bounds the rest (a lost message, a clock of events running behind).
 Stale means fetched again from the service; if the service cannot answer, the read is refused:
-the gateway fails closed. Writes through the gateway (withdrawConsent) drop the entry at once,
-so a withdrawal made through the gateway binds the very next request.
+the gateway fails closed. An agreement signed through the gateway drops the entry at once.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +28,10 @@ from nats.aio.subscription import Subscription
 
 from gateway.policy.agreements import DataSharingAgreement
 from passage.bus.nats import subject
-from passage.consent import ConsentRecord
 from passage.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-CONSENT_EVENTS = ("intake.consent.granted", "intake.consent.withdrawn", "intake.consent.expired")
 AGREEMENT_EVENTS = ("referrals.agreement.changed",)
 
 
@@ -48,7 +46,6 @@ class PolicyCache:
     def __init__(self, *, ttl_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_seconds
         self._clock = clock
-        self._consents: dict[uuid.UUID, _Entry] = {}
         self._agreements: dict[frozenset[str], _Entry] = {}
         self._nc: NATS | None = None
         self._subs: list[Subscription] = []
@@ -78,22 +75,6 @@ class PolicyCache:
             and self._clock() - entry.fetched_at < self._ttl
         )
 
-    # -- consents ----------------------------------------------------------------------------
-    def consents(self, client_id: uuid.UUID) -> list[ConsentRecord] | None:
-        entry = self._consents.get(client_id)
-        return entry.value if entry is not None and self._fresh(entry) else None
-
-    def keep_consents(
-        self, client_id: uuid.UUID, records: list[ConsentRecord], token: tuple[int, int]
-    ) -> None:
-        if token == self.token and self._listening():
-            self._consents[client_id] = _Entry(records, self._epoch, self._clock())
-
-    def drop_consents(self, client_id: uuid.UUID) -> None:
-        self.invalidations += 1
-        self._generation += 1
-        self._consents.pop(client_id, None)
-
     # -- agreements --------------------------------------------------------------------------
     def agreements(self, a: str, b: str) -> list[DataSharingAgreement] | None:
         entry = self._agreements.get(frozenset((a, b)))
@@ -118,7 +99,6 @@ class PolicyCache:
         return (self._epoch, self._generation)
 
     def clear(self) -> None:
-        self._consents.clear()
         self._agreements.clear()
 
     # -- the event feed ----------------------------------------------------------------------
@@ -126,8 +106,6 @@ class PolicyCache:
         self._nc = nc
         self._seen_reconnects = int(nc.stats.get("reconnects", 0))
         ns = settings.nats_namespace
-        for event_type in CONSENT_EVENTS:
-            self._subs.append(await nc.subscribe(subject(event_type, ns), cb=self._on_consent))
         for event_type in AGREEMENT_EVENTS:
             self._subs.append(await nc.subscribe(subject(event_type, ns), cb=self._on_agreement))
         await nc.flush()
@@ -142,17 +120,6 @@ class PolicyCache:
         self._subs.clear()
         self._epoch += 1
         self.clear()
-
-    async def _on_consent(self, msg: Msg) -> None:
-        try:
-            client_id = uuid.UUID(str(json.loads(msg.data)["client_id"]))
-        except (ValueError, KeyError, TypeError):
-            # Cannot tell whose consent changed: forget them all rather than guess.
-            log.warning("policy_cache_unreadable_consent_event", subject=msg.subject)
-            self._epoch += 1
-            self.clear()
-            return
-        self.drop_consents(client_id)
 
     async def _on_agreement(self, msg: Msg) -> None:
         try:

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import SQLModel
 
+from passage.errors import BadRequest
+
 SCHEMA = "referrals"
 
 HSDS_VERSION = "3.0"
@@ -29,3 +31,12 @@ def storable(moment: datetime) -> bool:
     except OverflowError:
         return False
     return 1900 <= utc.year <= 9999
+
+
+def require_storable(field: str, *moments: datetime | None) -> None:
+    """400 naming `field` when a moment from the query cannot be stored (see `storable`)."""
+    if not all(m is None or storable(m) for m in moments):
+        raise BadRequest(
+            f"`{field}` must fall between the years 1900 and 9999 (UTC)",
+            errors=[{"field": f"query.{field}", "message": "out of range", "code": "out_of_range"}],
+        )

@@ -3,8 +3,6 @@ with its service identity, as in production), referrals in-process with its real
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,38 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from passage.cli.embedded import free_port_block
-from passage.component import load_component
 from passage.settings import Settings
-from passage.web import build_app
 from tests.conftest import TokenFactory, bearer
-from tests.support import running
-
-
-@contextlib.asynccontextmanager
-async def serving(name: str, settings: Settings) -> AsyncIterator[str]:
-    """A component answering real HTTP on a free loopback port, in this event loop."""
-    port = free_port_block(1)
-    config = uvicorn.Config(
-        build_app(load_component(name), settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+from tests.support import running, serving
 
 
 @pytest.fixture(scope="module")

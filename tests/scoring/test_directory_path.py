@@ -19,8 +19,7 @@ import pytest
 
 from passage.settings import Settings
 from tests.conftest import TokenFactory, bearer
-from tests.referrals.conftest import serving
-from tests.support import eventually, running
+from tests.support import eventually, running, serving
 
 _CHOSEN = {n.strip() for n in os.environ.get("PASSAGE_TEST_COMPONENTS", "").split(",") if n.strip()}
 pytestmark = pytest.mark.skipif(

@@ -16,7 +16,7 @@ from passage.pagination import MAX_PAGE_SIZE, Page
 from services.referrals.agreements.models import AgencyId, AgreementCreate, AgreementPublic, AgreementStatus
 from services.referrals.agreements.service import agreement_service
 from services.referrals.idempotency import idempotency
-from services.referrals.models import storable
+from services.referrals.models import require_storable
 
 router = APIRouter(prefix="/v1", tags=["agreements"])
 
@@ -61,11 +61,7 @@ async def list_agreements(
             )
         if at is not None and at.tzinfo is None:
             raise BadRequest("`at` needs a time zone, e.g. 2025-03-01T12:00:00Z")
-        if at is not None and not storable(at):
-            raise BadRequest(
-                "`at` must fall between the years 1900 and 9999 (UTC)",
-                errors=[{"field": "query.at", "message": "out of range", "code": "out_of_range"}],
-            )
+        require_storable("at", at)
         return await agreement_service.between(session, subject, parts[0], parts[1], at)
     return await agreement_service.listing(
         session, subject, status=status.value if status else None, cursor=cursor, limit=limit

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from passage.auth import AuthSubject, CurrentSubject, Role, require_roles
 from passage.db import SessionDep
-from passage.errors import BadRequest, NotFound
+from passage.errors import NotFound
 from services.referrals.directory.models import Location, ServiceAtLocation, TaxonomyTerm
 from services.referrals.directory.repository import ServiceQuery, directory_repository
 from services.referrals.directory.schemas import (
@@ -30,7 +30,7 @@ from services.referrals.directory.service import (
     page,
     term_out,
 )
-from services.referrals.models import storable
+from services.referrals.models import require_storable
 
 router = APIRouter(prefix="/v1/hsds", tags=["directory"])
 
@@ -73,11 +73,7 @@ async def search_services(
     page: PageNumber = 1,
     per_page: PerPage = 25,
 ) -> HsdsPage[Any]:
-    if modified_after is not None and not storable(modified_after):
-        raise BadRequest(
-            "`modified_after` must fall between the years 1900 and 9999 (UTC)",
-            errors=[{"field": "query.modified_after", "message": "out of range", "code": "out_of_range"}],
-        )
+    require_storable("modified_after", modified_after)
     query = ServiceQuery(
         search=search or None,
         taxonomy_term_id=taxonomy_term_id,

@@ -26,7 +26,7 @@ from services.referrals.lifecycle.models import (
     TransitionRequest,
 )
 from services.referrals.lifecycle.service import referral_service
-from services.referrals.models import storable
+from services.referrals.models import require_storable
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 
@@ -228,9 +228,6 @@ async def get_kpis(
         )
     if from_.tzinfo is None or to.tzinfo is None or to <= from_:
         raise BadRequest("`from` and `to` need time zones, and `to` must be after `from`")
-    if not (storable(from_) and storable(to)):
-        raise BadRequest(
-            "`from` and `to` must fall between the years 1900 and 9999 (UTC)",
-            errors=[{"field": "query.from", "message": "out of range", "code": "out_of_range"}],
-        )
+    require_storable("from", from_)
+    require_storable("to", to)
     return await kpis.compute(session, subject, start=from_, end=to, group_by=dims)
