@@ -62,12 +62,13 @@ class ConsentRecord(BaseModel):
             return self.withdrawn_at is not None and at < self.withdrawn_at
         return self.status == "active"
 
-    def names(self, category: str, *, sensitive_needs_name: bool) -> bool:
-        if category in self.categories:
-            return True
-        if ALL_CATEGORIES in self.categories:
-            return not (sensitive_needs_name and category in SENSITIVE_CATEGORIES)
-        return False
+    def named(self, *, sensitive_needs_name: bool) -> frozenset[str]:
+        """Every category this provision names; "all" stands for every category that is not
+        sensitive when `sensitive_needs_name` (a permit), and for every category otherwise (a deny)."""
+        named = set(self.categories)
+        if ALL_CATEGORIES in named:
+            named |= CATEGORIES - SENSITIVE_CATEGORIES if sensitive_needs_name else CATEGORIES
+        return frozenset(named)
 
 
 @dataclass(frozen=True)
@@ -111,33 +112,25 @@ def evaluate_consent(
     ]
     # The consent naming this agency is the better basis than a network-wide one; then the newest.
     applicable.sort(key=lambda r: (r.grantee_agency_id is None, -r.period_start.timestamp()))
+    # What each provision names, worked out once (not once per category): a decision costs microseconds.
+    denials = [(r, r.named(sensitive_needs_name=False)) for r in applicable if r.decision == "deny"]
+    permits = [(r, r.named(sensitive_needs_name=True)) for r in applicable if r.decision == "permit"]
+    general_permit = any(ALL_CATEGORIES in r.categories for r, _ in permits)
     granted: set[str] = set()
     withheld: dict[str, str] = {}
     basis: dict[str, uuid.UUID] = {}
     for category in sorted(set(categories)):
-        denial = next(
-            (r for r in applicable if r.decision == "deny" and r.names(category, sensitive_needs_name=False)),
-            None,
-        )
+        denial = next((r for r, named in denials if category in named), None)
         if denial is not None:
             withheld[category] = (
                 f"consent {denial.id} denies '{category}' to {grantee_agency} for '{purpose}'"
             )
             continue
-        permit = next(
-            (
-                r
-                for r in applicable
-                if r.decision == "permit" and r.names(category, sensitive_needs_name=True)
-            ),
-            None,
-        )
+        permit = next((r for r, named in permits if category in named), None)
         if permit is not None:
             granted.add(category)
             basis[category] = permit.id
-        elif category in SENSITIVE_CATEGORIES and any(
-            r.decision == "permit" and ALL_CATEGORIES in r.categories for r in applicable
-        ):
+        elif category in SENSITIVE_CATEGORIES and general_permit:
             withheld[category] = (
                 f"'{category}' is sensitive: a general grant does not cover it; "
                 "the client must consent to it by name"

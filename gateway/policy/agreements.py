@@ -21,7 +21,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from passage.consent import ALL_CATEGORIES, SENSITIVE_CATEGORIES
+from passage.consent import ALL_CATEGORIES, CATEGORIES, SENSITIVE_CATEGORIES
 
 NETWORK = "network"  # a party or a direction end meaning every agency in the referral network
 
@@ -38,13 +38,15 @@ class AgreementDirection(BaseModel):
     def carries(self, owner: str, recipient: str) -> bool:
         return self.from_agency == owner and self.to_agency in (recipient, NETWORK)
 
-    def allows(self, category: str, purpose: str) -> bool:
+    def carried(self, purpose: str) -> frozenset[str]:
+        """The categories this direction carries for `purpose`. As with consent, "all" never covers
+        health, psychosocial or protection data."""
         if purpose not in self.purposes:
-            return False
-        if category in self.categories:
-            return True
-        # As with consent: "all" never covers health, psychosocial or protection data.
-        return ALL_CATEGORIES in self.categories and category not in SENSITIVE_CATEGORIES
+            return frozenset()
+        named = set(self.categories) & CATEGORIES
+        if ALL_CATEGORIES in self.categories:
+            named |= CATEGORIES - SENSITIVE_CATEGORIES
+        return frozenset(named)
 
 
 class DataSharingAgreement(BaseModel):

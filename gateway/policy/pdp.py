@@ -195,23 +195,30 @@ def _cross_agency(
             ),
             Refusal.NOT_FOUND,
         )
+    # What the agreement carries for this purpose, as one set (each direction looked at once).
+    carried: set[str] = set()
+    for direction in agreement.directions_from(owner, recipient):
+        carried |= direction.carried(purpose)
     consent = evaluate_consent(
-        consents, grantee_agency=recipient, purpose=purpose, categories=ALL, at=at, party_to_agreement=True
+        consents,
+        grantee_agency=recipient,
+        purpose=purpose,
+        categories=carried,
+        at=at,
+        party_to_agreement=True,
     )
-    directions = agreement.directions_from(owner, recipient)
-    released: set[str] = set()
+    released: set[str] = set(consent.granted)
     withheld: dict[str, Withheld] = {}
-    for category in ALL:
-        if not any(d.allows(category, purpose) for d in directions):
+    excluded = ALL - carried
+    if excluded:
+        label = f"agreement {agreement.id} v{agreement.version}"
+        for category in excluded:
             withheld[category] = Withheld(
-                Reason.AGREEMENT_EXCLUDES,
-                f"agreement {agreement.id} v{agreement.version} does not carry '{category}' for '{purpose}'",
+                Reason.AGREEMENT_EXCLUDES, f"{label} does not carry '{category}' for '{purpose}'"
             )
-        elif category in consent.granted:
-            released.add(category)
-        else:
-            detail = consent.withheld.get(category, "no consent in force grants it")
-            withheld[category] = Withheld(_consent_reason(detail), detail)
+    for category, detail in consent.withheld.items():
+        withheld[category] = Withheld(_consent_reason(detail), detail)
+    withheld = dict(sorted(withheld.items()))  # in category order, as the audit and errors show it
     decision = Decision(
         Rule.CROSS_AGENCY,
         frozenset(released),
