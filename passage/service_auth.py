@@ -121,7 +121,12 @@ class ServiceAuth(httpx.Auth):
 
 
 def service_http(
-    settings: Settings, target: str, *, caller: str, identity: ServiceIdentity | None = None
+    settings: Settings,
+    target: str,
+    *,
+    caller: str,
+    identity: ServiceIdentity | None = None,
+    limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
     """An httpx client for component `target`, authenticated as component `caller`. Close it when done."""
     timeout = httpx.Timeout(settings.http_timeout_seconds, connect=min(2.0, settings.http_timeout_seconds))
@@ -130,4 +135,5 @@ def service_http(
         timeout=timeout,
         auth=ServiceAuth(identity or ServiceIdentity(settings, caller)),
         headers={"User-Agent": f"passage-{caller}"},
+        limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
