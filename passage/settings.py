@@ -23,6 +23,8 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/passage"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A pooled connection idle longer than this is checked before use (see passage.db).
+    database_ping_idle_seconds: float = Field(default=10.0, ge=0)
     nats_url: str = "nats://127.0.0.1:4222"
 
     # Tokens: a JWKS URL (the OIDC provider) in production; a local PEM public key in dev.
