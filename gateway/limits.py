@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request
 from graphql import (
@@ -162,16 +163,37 @@ class CostLimiter(SchemaExtension):
         self.max_cost = max_cost
         self.default_page = default_page
 
+    # (query text, operation, the integer variables) -> cost: what the cost depends on, no more.
+    _costs: ClassVar[OrderedDict[tuple[Any, ...], int]] = OrderedDict()
+    MAX_REMEMBERED: ClassVar[int] = 1000
+
+    def _cost(self) -> int:
+        ctx = self.execution_context
+        assert ctx.graphql_document is not None
+        variables = ctx.variables or {}
+        key = (
+            ctx.query,
+            ctx.operation_name,
+            self.default_page,
+            tuple(sorted((k, v) for k, v in variables.items() if isinstance(v, int))),
+        )
+        known = self._costs.get(key) if isinstance(ctx.query, str) else None
+        if known is not None:
+            return known
+        cost = query_cost(
+            ctx.graphql_document, variables, default_page=self.default_page, operation=ctx.operation_name
+        )
+        if isinstance(ctx.query, str):
+            self._costs[key] = cost
+            while len(self._costs) > self.MAX_REMEMBERED:
+                self._costs.popitem(last=False)
+        return cost
+
     def on_validate(self) -> Iterator[None]:
         # The document is parsed by now; refusing here (by raising) means it never executes.
         ctx = self.execution_context
         if ctx.graphql_document is not None:
-            cost = query_cost(
-                ctx.graphql_document,
-                ctx.variables,
-                default_page=self.default_page,
-                operation=ctx.operation_name,
-            )
+            cost = self._cost()
             if cost > self.max_cost:
                 raise GraphQLError(
                     f"The query would cost {cost}, over the limit of {self.max_cost}: "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -28,16 +30,15 @@ class AuditUnavailable(Exception):
     """The records could not be made durable: the response must not carry the data."""
 
 
-async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> int:
-    """Append in the caller's transaction; returns the last sequence number."""
-    head = (
-        await conn.execute(
-            sa.select(audit_chain_head.c.seq, audit_chain_head.c.hash)
-            .where(audit_chain_head.c.id == 1)
-            .with_for_update()
-        )
-    ).one()
-    seq, prev = int(head.seq), str(head.hash)
+COLUMNS = (
+    "seq", "id", "at", "actor", "agency_id", "roles", "purpose", "action", "outcome", "client_id",
+    "resource", "released", "withheld", "basis", "request_id", "detail", "prev_hash", "hash",
+)  # fmt: skip
+JSON_COLUMNS = frozenset({"roles", "released", "withheld", "basis", "detail"})
+
+
+def chained_rows(entries: Sequence[AuditEntry], seq: int, prev: str) -> list[dict[str, Any]]:
+    """The rows for `entries`, numbered and chained after the head (`seq`, `prev`)."""
     rows = []
     for entry in entries:
         seq += 1
@@ -66,9 +67,51 @@ async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -
             }
         )
         prev = digest
+    return rows
+
+
+async def append_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> int:
+    """Append in the caller's transaction (break-glass writes its grant and its record together);
+    returns the last sequence number."""
+    head = (
+        await conn.execute(
+            sa.select(audit_chain_head.c.seq, audit_chain_head.c.hash)
+            .where(audit_chain_head.c.id == 1)
+            .with_for_update()
+        )
+    ).one()
+    rows = chained_rows(entries, int(head.seq), str(head.hash))
     await conn.execute(audit_log.insert(), rows)
-    await conn.execute(audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, hash=prev))
-    return seq
+    last = rows[-1]
+    await conn.execute(
+        audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=last["seq"], hash=last["hash"])
+    )
+    return int(last["seq"])
+
+
+_HEAD = "SELECT seq, hash FROM gateway.audit_chain_head WHERE id = 1 FOR UPDATE"
+_INSERT = "INSERT INTO gateway.audit_log ({}) VALUES ({})".format(  # noqa: S608 - constant names
+    ", ".join(COLUMNS),
+    ", ".join(f"${i}::jsonb" if c in JSON_COLUMNS else f"${i}" for i, c in enumerate(COLUMNS, start=1)),
+)
+_MOVE_HEAD = "UPDATE gateway.audit_chain_head SET seq = $1, hash = $2 WHERE id = 1"
+
+
+async def append_batch(engine: AsyncEngine, entries: Sequence[AuditEntry]) -> None:
+    """The writer's own transaction, straight on the asyncpg connection: the same rows as
+    `append_entries`, in four round trips (the insert pipelined), without the ORM layer's cost
+    (it was ~10% of the gateway's CPU per request)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        pg: Any = raw.driver_connection
+        async with pg.transaction():
+            head = await pg.fetchrow(_HEAD)
+            rows = chained_rows(entries, int(head["seq"]), str(head["hash"]))
+            await pg.executemany(
+                _INSERT,
+                [tuple(json.dumps(r[c]) if c in JSON_COLUMNS else r[c] for c in COLUMNS) for r in rows],
+            )
+            await pg.execute(_MOVE_HEAD, rows[-1]["seq"], rows[-1]["hash"])
 
 
 class AuditWriter:
@@ -114,8 +157,7 @@ class AuditWriter:
                 batch.append(item)
                 count += len(item[0])
             try:
-                async with self._engine.begin() as conn:
-                    await append_entries(conn, [e for entries, _ in batch for e in entries])
+                await append_batch(self._engine, [e for entries, _ in batch for e in entries])
                 self.commits += 1
             except Exception as exc:
                 log.error("audit_append_failed", error=str(exc) or type(exc).__name__, records=count)
