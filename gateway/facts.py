@@ -3,9 +3,11 @@ two agencies, the caller's break-glass grant. All reads on the gateway's own ide
 BEFORE the decision.
 
 - Clients: a DataLoader per request (`GET /v1/clients?ids=`, 100 per call).
-- Consents: asked of intake again on EVERY request that needs them (a DataLoader per request runs
-  the calls for one page concurrently). Not cached across requests, so a withdrawal, however it
-  was made, binds the next request even if its event is still in flight.
+- Consents: cached per client at the client's `consent_revision` (see `policy/cache.py`). The
+  revision comes with the client record, read afresh on every request, so a withdrawal, however it
+  was made, binds the next request even if its event is still in flight. Misses of one request are
+  read together: `GET /v1/consents?client_ids=` (100 per call), which answers each client's
+  consents with the revision read in the same snapshot.
 - Agreements: `GET /v1/agreements?between=OWNER,RECIPIENT&at=now`, cached per pair in the
   process and dropped by `referrals.agreement.changed` (see `policy/cache.py`); the validity window
   is checked again against the decision time.
@@ -33,6 +35,11 @@ from passage.consent import ConsentRecord
 MAX_IDS_PER_CALL = 100
 
 
+def _too_many_consents(exc: UpstreamError) -> bool:
+    errors = exc.errors if isinstance(exc.errors, list) else []
+    return any(isinstance(e, dict) and e.get("code") == "too_many_consents" for e in errors)
+
+
 class PolicyFacts:
     def __init__(
         self, upstream: Upstream, cache: PolicyCache, engine: AsyncEngine, requester: Requester | None
@@ -42,7 +49,9 @@ class PolicyFacts:
         self.engine = engine
         self.requester = requester
         self.clients: DataLoader[uuid.UUID, dict[str, Any] | None] = DataLoader(self._load_clients)
-        self._consents: DataLoader[uuid.UUID, list[ConsentRecord]] = DataLoader(self._load_consents)
+        self._consents: DataLoader[uuid.UUID, tuple[int | None, list[ConsentRecord]]] = DataLoader(
+            self._load_consents
+        )
         self._grants: dict[uuid.UUID, BreakGlassGrant | None] = {}
         self._agreement_tasks: dict[frozenset[str], asyncio.Future[list[DataSharingAgreement]]] = {}
 
@@ -56,16 +65,46 @@ class PolicyFacts:
                 found[str(item.get("id"))] = item
         return [found.get(str(i)) for i in ids]
 
-    async def consents(self, client_id: uuid.UUID) -> list[ConsentRecord]:
-        return await self._consents.load(client_id)
+    async def consents(self, client_id: uuid.UUID, revision: int | None) -> list[ConsentRecord]:
+        """The client's consents, from the cache when `revision` (just read on the client's record)
+        is the one they were cached at; otherwise read from intake (and kept)."""
+        cached = self.cache.consents(client_id, revision)
+        if cached is not None:
+            return cached
+        return (await self._consents.load(client_id))[1]
 
-    async def _load_consents(self, ids: Sequence[uuid.UUID]) -> list[list[ConsentRecord]]:
-        return list(await asyncio.gather(*(self._fetch_consents(i) for i in ids)))
+    async def _load_consents(self, ids: Sequence[uuid.UUID]) -> list[tuple[int | None, list[ConsentRecord]]]:
+        found: dict[str, tuple[int | None, list[ConsentRecord]]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), MAX_IDS_PER_CALL):
+            chunk = unique[start : start + MAX_IDS_PER_CALL]
+            try:
+                body = await self.upstream.service(
+                    "intake", "GET", "/v1/consents", params={"client_ids": ",".join(str(i) for i in chunk)}
+                )
+            except UpstreamError as exc:
+                if not _too_many_consents(exc):
+                    raise
+                # A client holds more consents than one batch carries (intake refuses rather than
+                # cut the list: a dropped deny would release data). Read these one by one, in
+                # full, and keep nothing: the per-client list carries no revision.
+                for client_id in chunk:
+                    found[str(client_id)] = (None, await self._fetch_consents(client_id))
+                continue
+            for item in body.get("items", []) if isinstance(body, dict) else []:
+                records = [ConsentRecord.model_validate(c) for c in item.get("consents", [])]
+                revision = item.get("consent_revision")
+                client_id = uuid.UUID(str(item["client_id"]))
+                if isinstance(revision, int):
+                    self.cache.keep_consents(client_id, revision, records)
+                found[str(client_id)] = (revision if isinstance(revision, int) else None, records)
+        # A client intake does not answer for has no consent the gateway could rely on.
+        return [found.get(str(i), (None, [])) for i in ids]
 
     async def _fetch_consents(self, client_id: uuid.UUID) -> list[ConsentRecord]:
         records: list[ConsentRecord] = []
         cursor: str | None = None
-        for _ in range(20):  # a client has a handful of consents; 20 pages is already absurd
+        for _ in range(50):  # 50 pages of 200: far beyond any real client
             params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
             page = await self.upstream.service(
                 "intake", "GET", f"/v1/clients/{client_id}/consents", params=params
@@ -155,5 +194,6 @@ class PolicyFacts:
         elif client.agency_id != self.requester.agency and purpose != "statistics":
             agreements = await self.agreements(client.agency_id, self.requester.agency)
             if agreements:
-                consents = await self.consents(client.id)
+                revision = record.get("consent_revision")
+                consents = await self.consents(client.id, revision if isinstance(revision, int) else None)
         return decide(self.requester, client, consents=consents, agreements=agreements, grant=grant, at=now)

@@ -30,6 +30,7 @@ METADATA_FIELDS = frozenset(
         "agency_id",
         "status",
         "version",
+        "consent_revision",
         "registered_by",
         "case_worker",
         "possible_duplicates",

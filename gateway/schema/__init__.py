@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
@@ -39,7 +39,7 @@ def build_schema(limits: GatewayLimits | None = None) -> Schema:
     # The depth and alias rules are made ONCE per schema: the validation cache is keyed by the rule
     # classes, so rules made per request would never hit it. They depend on the document alone;
     # the cost limit depends on the variables (page sizes) too, so it is checked on every request.
-    document_rules = [
+    document_rules: list[type[ASTValidationRule]] = [
         depth_rule(limits.max_depth, None, None),
         alias_rule(limits.max_aliases),
     ]

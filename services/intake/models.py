@@ -55,6 +55,9 @@ class Client(SQLModel, table=True):
     sensitive: bool = False
     sensitivity_reasons: list[str] = _json(_list)
     version: int = 1
+    # Moves with every change to the client's consents, never with the file (see migration 0005);
+    # written only by `repository.bump_consent_revision` (an atomic + 1).
+    consent_revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     registered_by: str = Field(max_length=200)
     case_worker: str | None = Field(default=None, max_length=200)  # the responsible case worker's sub
     # Mirrors of profile fields, for queries (duplicates, statistics). Null once anonymised.

@@ -44,7 +44,8 @@ async def anonymise(session: AsyncSession, client: Client) -> bool:
     client.version += 1
     client.updated_at = now()
     session.add(client)
-    await repo.scrub_children(session, client.id)
+    if await repo.scrub_children(session, client.id):
+        await repo.bump_consent_revision(session, [client.id])
     await outbox.add(
         session,
         ClientAnonymised(client_id=client.id, agency_id=client.agency_id),
@@ -71,6 +72,9 @@ async def on_consent_expiry_due(session: AsyncSession, timer: DueTimer) -> None:
         return
     consent.expiry_announced = True
     session.add(consent)
+    # The consent's state changed (in force -> expired): move the revision so a cache of it is
+    # read again. A cache must still check `period_end` itself: the timer fires a poll after it.
+    await client_service.repo.bump_consent_revision(session, [consent.client_id])
     await outbox.add(
         session,
         ConsentExpired(

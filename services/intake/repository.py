@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +42,7 @@ from services.intake.models import (
 
 NAME_THRESHOLD = 0.45
 CHANGES = Change.__table__  # type: ignore[attr-defined]
+CLIENTS = Client.__table__  # type: ignore[attr-defined]
 # Built once (the registration path runs it on every call); `txid` and `seq` come from the server.
 CHANGE_COLUMNS = ("agency_id", "client_id", "resource", "resource_id", "action", "changed_by", "changed_at")
 RECORD_CHANGE = sa.insert(CHANGES).values({name: sa.bindparam(f"p_{name}") for name in CHANGE_COLUMNS})
@@ -108,6 +111,15 @@ def client_scope(subject: AuthSubject) -> ColumnElement[bool]:
             col(Client.case_worker) == subject.sub,
             col(Client.registered_by) == subject.sub,
         ),
+    )
+
+
+def _in_force(at: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A consent in force at `at`: started, not ended, not withdrawn before."""
+    return (
+        col(Consent.period_start) <= at,
+        or_(col(Consent.period_end).is_(None), col(Consent.period_end) > at),
+        or_(col(Consent.withdrawn_at).is_(None), col(Consent.withdrawn_at) > at),
     )
 
 
@@ -241,15 +253,75 @@ class ClientRepository:
     ) -> list[Consent]:
         query = select(Consent).where(Consent.client_id == client_id)
         if active_at is not None:
-            query = query.where(
-                Consent.period_start <= active_at,
-                or_(col(Consent.period_end).is_(None), col(Consent.period_end) > active_at),
-                or_(col(Consent.withdrawn_at).is_(None), col(Consent.withdrawn_at) > active_at),
-            )
+            query = query.where(*_in_force(active_at))
         if after is not None:
             query = query.where(sa.tuple_(col(Consent.created_at), col(Consent.id)) > sa.tuple_(*after))
         query = query.order_by(col(Consent.created_at), col(Consent.id)).limit(limit)
         return list((await session.exec(query)).all())
+
+    async def consents_of_clients(
+        self,
+        session: AsyncSession,
+        subject: AuthSubject,
+        client_ids: Sequence[uuid.UUID],
+        *,
+        active_at: datetime | None,
+        per_client: int,
+    ) -> list[tuple[uuid.UUID, int, list[Consent]]]:
+        """The consents of many readable clients, each with its `consent_revision`, in ONE statement.
+
+        Why one statement: PostgreSQL gives a statement one snapshot even at READ COMMITTED, so a
+        revision and the consents next to it are always of the same committed state (a grant or
+        withdrawal bumps the revision in its own transaction; a reader sees both or neither). This
+        needs no transaction settings (a REPEATABLE READ would have to be the first statement of the
+        request's transaction) and costs one round trip. A LATERAL subquery reads at most
+        `per_client` consents of each client, in the per-client list's order, so the answer stays
+        bounded whatever a client holds. Unreadable and unknown ids are simply not in the result."""
+        ids = list(client_ids)
+        if not ids:
+            return []
+        inner = select(Consent).where(col(Consent.client_id) == col(Client.id))
+        if active_at is not None:
+            inner = inner.where(*_in_force(active_at))
+        lateral = (
+            inner.order_by(col(Consent.created_at), col(Consent.id)).limit(per_client).subquery().lateral("k")
+        )
+        consent = aliased(Consent, lateral)
+        query = (
+            sa.select(col(Client.id), col(Client.consent_revision), consent)
+            .select_from(Client)
+            .outerjoin(lateral, sa.true())
+            .where(col(Client.id).in_(ids), client_scope(subject))
+            .order_by(col(Client.id), lateral.c.created_at, lateral.c.id)
+        )
+        rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+        found: dict[uuid.UUID, tuple[int, list[Consent]]] = {}
+        for client_id, revision, row in rows:
+            _, held = found.setdefault(client_id, (int(revision), []))
+            if row is not None:
+                held.append(row)
+        return [(i, *found[i]) for i in ids if i in found]
+
+    async def bump_consent_revision(self, session: AsyncSession, client_ids: Sequence[uuid.UUID]) -> None:
+        """The clients' consents changed in this transaction: `consent_revision + 1`, atomically in
+        SQL (the row lock orders concurrent changes; no read-modify-write). Not `version`: the file
+        did not change. A Client already loaded in the session takes the new value as committed
+        state, so a later flush of that object never writes it back."""
+        ids = list(dict.fromkeys(client_ids))
+        if not ids:
+            return
+        query = (
+            sa.update(CLIENTS)
+            .where(CLIENTS.c.id.in_(ids))
+            .values(consent_revision=CLIENTS.c.consent_revision + 1)
+            .returning(CLIENTS.c.id, CLIENTS.c.consent_revision)
+        )
+        rows = (await session.exec(query)).all()
+        mapper = sa.inspect(Client)
+        for client_id, revision in rows:
+            loaded = session.sync_session.identity_map.get(mapper.identity_key_from_primary_key((client_id,)))
+            if loaded is not None:
+                set_committed_value(loaded, "consent_revision", int(revision))
 
     async def consents_expiring(
         self, session: AsyncSession, now: datetime, limit: int = 200
@@ -373,12 +445,16 @@ class ClientRepository:
         await session.delete(member)
         await session.flush()
 
-    async def move_children(self, session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID) -> None:
-        """A merge: the duplicate's consents, assessments, plans and follow-ups now belong to `to_id`."""
+    async def move_children(self, session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
+        """A merge: the duplicate's consents, assessments, plans and follow-ups now belong to `to_id`.
+        Returns how many consents moved."""
+        moved = 0
         for table in (Consent, Assessment, CasePlan, Followup):
-            await session.exec(
+            result = await session.exec(
                 sa.update(table).where(col(table.client_id) == from_id).values(client_id=to_id)
             )
+            if table is Consent:
+                moved = int(result.rowcount)
         await session.exec(
             sa.update(Household).where(col(Household.head_client_id) == from_id).values(head_client_id=to_id)
         )
@@ -387,6 +463,7 @@ class ClientRepository:
             .where(col(HouseholdMember.client_id) == from_id)
             .values(client_id=to_id)
         )
+        return moved
 
     # -- the change feed ---------------------------------------------------------------------------
 
@@ -461,8 +538,9 @@ class ClientRepository:
         )
         return list((await session.exec(query)).all())
 
-    async def scrub_children(self, session: AsyncSession, client_id: uuid.UUID) -> None:
-        """Anonymisation: free text and non-code answers go; codes and dates stay for statistics."""
+    async def scrub_children(self, session: AsyncSession, client_id: uuid.UUID) -> int:
+        """Anonymisation: free text and non-code answers go; codes and dates stay for statistics.
+        Returns how many consents were scrubbed."""
         await session.exec(sa.update(Followup).where(col(Followup.client_id) == client_id).values(notes=None))
         await session.exec(
             sa.update(Assessment).where(col(Assessment.client_id) == client_id).values(notes=None)
@@ -472,7 +550,7 @@ class ClientRepository:
             .where(col(Assessment.client_id) == client_id, col(Assessment.kind) != "rss")
             .values(answers={})
         )
-        await session.exec(
+        scrubbed = await session.exec(
             sa.update(Consent)
             .where(col(Consent.client_id) == client_id)
             .values(witness=None, grantor="anonymised")
@@ -484,6 +562,7 @@ class ClientRepository:
             .where(col(CasePlan.client_id) == client_id)
             .values(goals=[], planned_services=[])
         )
+        return int(scrubbed.rowcount)
 
     async def statistics(
         self,

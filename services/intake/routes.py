@@ -24,8 +24,13 @@ from services.intake.schemas import (
     RegistrationResult,
     ReopenRequest,
 )
-from services.intake.schemas_consent import ConsentCreate, ConsentPublic, WithdrawRequest
-from services.intake.service import client_service
+from services.intake.schemas_consent import (
+    ClientConsentsBatch,
+    ConsentCreate,
+    ConsentPublic,
+    WithdrawRequest,
+)
+from services.intake.service import MAX_CONSENTS_PER_CLIENT, client_service
 from services.intake.timing import idempotency
 from services.intake.vocab import ClientStatus, MigrationPhase, Vulnerability
 
@@ -316,6 +321,37 @@ async def list_consents(
         session, subject, client_id, limit=limit, cursor=cursor, active_at=active_at
     )
     return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/consents",
+    tags=["consents"],
+    response_model=ClientConsentsBatch,
+    summary="The consents of up to 100 clients in one call, each with its consent revision",
+    description="`client_ids` is a comma-separated list of client ids (at most 100). One item per client "
+    "you may read, in the order given; unknown or unreadable ids are left out. Each item's "
+    "`consent_revision` and `consents` come from one snapshot: cache the consents at that revision, "
+    "and use them while the client record carries the same `consent_revision`. `active_at` keeps the "
+    f"consents in force at that time. A client with more than {MAX_CONSENTS_PER_CLIENT} consents "
+    "makes the call fail (422, `too_many_consents`, naming it): read that one with "
+    "`GET /v1/clients/{id}/consents`.",
+    responses={
+        **PROBLEMS,
+        422: {
+            "description": "`client_ids` is not a list of at most 100 UUIDs, or a client has too many "
+            "consents; `errors` names the parameter"
+        },
+    },
+)
+async def batch_consents(
+    subject: Reader,
+    session: SessionDep,
+    client_ids: Annotated[
+        str, Query(min_length=1, max_length=4000, description="Comma-separated client ids (max 100)")
+    ],
+    active_at: Annotated[datetime | None, Query(description="ISO 8601; e.g. now")] = None,
+) -> ClientConsentsBatch:
+    return await client_service.consents_of_clients(session, subject, client_ids, active_at=active_at)
 
 
 @router.get(

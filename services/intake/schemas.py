@@ -242,6 +242,12 @@ class ClientPublic(ClientFields):
     sensitive: bool
     sensitivity_reasons: list[str]
     version: int = Field(description="Bumped by every change; the ETag is this number quoted")
+    consent_revision: int = Field(
+        ge=0,
+        description="Moves with every change to this client's consents (granted, withdrawn, expired, "
+        "moved by a merge); a cache of the consents is current while it is unchanged. Metadata: not "
+        "the ETag, a consent change leaves `version` alone",
+    )
     registered_by: str
     case_worker: str | None = Field(description="`sub` of the responsible case worker")
     possible_duplicates: list[uuid.UUID] = Field(

@@ -124,3 +124,37 @@ class WithdrawRequest(BaseModel):
     )
 
     reason: MultiLine = Field(min_length=1, max_length=2000)
+
+
+class ClientConsents(BaseModel):
+    """One client's consents, with the revision they are current at (read in one snapshot)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "3f2b8c9e-4a51-4c1e-9d7a-0b6f2c1e8a10",
+                    "consent_revision": 3,
+                    "consents": [],
+                }
+            ]
+        }
+    )
+
+    client_id: uuid.UUID
+    consent_revision: int = Field(
+        ge=0,
+        description="The client's `consent_revision` in the same snapshot as `consents`: a cache of "
+        "these consents is current while the client record carries this revision",
+    )
+    consents: list[ConsentPublic] = Field(
+        description="Every consent of the client (or those in force at `active_at`), oldest first, "
+        "as the per-client list orders them"
+    )
+
+
+class ClientConsentsBatch(BaseModel):
+    items: list[ClientConsents] = Field(
+        description="One item per requested client you may read, in the order the ids were given; "
+        "unknown or unreadable ids are left out"
+    )

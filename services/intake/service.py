@@ -39,7 +39,13 @@ from services.intake.schemas import (
     ReopenRequest,
     client_field_categories,
 )
-from services.intake.schemas_consent import ConsentCreate, ConsentPublic, WithdrawRequest
+from services.intake.schemas_consent import (
+    ClientConsents,
+    ClientConsentsBatch,
+    ConsentCreate,
+    ConsentPublic,
+    WithdrawRequest,
+)
 from services.intake.timing import (
     cancel_consent_expiry,
     cancel_retention,
@@ -50,6 +56,9 @@ from services.intake.vocab import SENSITIVE_VULNERABILITIES
 
 CATEGORY_OF = client_field_categories()
 MAX_BATCH = 100
+# Consents per client in a batched read. A client holds a handful; more than this is refused (422)
+# rather than cut: a cut list could drop a `deny` provision, and a deny wins over any permit.
+MAX_CONSENTS_PER_CLIENT = 200
 
 
 def now() -> datetime:
@@ -68,6 +77,7 @@ def present(client: Client) -> ClientPublic:
             "sensitive": client.sensitive,
             "sensitivity_reasons": client.sensitivity_reasons,
             "version": client.version,
+            "consent_revision": client.consent_revision,
             "registered_by": client.registered_by,
             "case_worker": client.case_worker,
             "possible_duplicates": client.possible_duplicates,
@@ -128,6 +138,29 @@ def document_expiries(client: Client) -> list[DocumentExpiry]:
         for doc in client.profile.get("identity_documents") or []
         if doc.get("expires_on")
     ]
+
+
+def parse_ids(raw: str, parameter: str) -> list[uuid.UUID]:
+    """A comma-separated list of at most MAX_BATCH UUIDs (query parameter `parameter`), duplicates
+    dropped, order kept. Anything else is a 422 naming the parameter."""
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    field = f"query.{parameter}"
+    if len(parts) > MAX_BATCH:
+        raise Unprocessable(
+            f"At most {MAX_BATCH} ids per call in `{parameter}`",
+            errors=[{"field": field, "message": f"{len(parts)} ids", "code": "too_many"}],
+        )
+    try:
+        return list(dict.fromkeys(uuid.UUID(p) for p in parts))
+    except ValueError:
+        raise Unprocessable(
+            f"`{parameter}` must be a comma-separated list of UUIDs",
+            errors=[{"field": field, "message": "not a UUID list", "code": "uuid_parsing"}],
+        ) from None
+
+
+def aware(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def page_after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
@@ -217,19 +250,7 @@ class ClientService:
         return present(await self.get(session, subject, client_id))
 
     async def batch(self, session: AsyncSession, subject: AuthSubject, raw_ids: str) -> list[ClientPublic]:
-        parts = [p.strip() for p in raw_ids.split(",") if p.strip()]
-        if len(parts) > MAX_BATCH:
-            raise Unprocessable(
-                f"At most {MAX_BATCH} ids per call",
-                errors=[{"field": "query.ids", "message": f"{len(parts)} ids", "code": "too_many"}],
-            )
-        try:
-            ids = list(dict.fromkeys(uuid.UUID(p) for p in parts))
-        except ValueError:
-            raise Unprocessable(
-                "ids must be a comma-separated list of UUIDs",
-                errors=[{"field": "query.ids", "message": "not a UUID list", "code": "uuid_parsing"}],
-            ) from None
+        ids = parse_ids(raw_ids, "ids")
         found = {c.id: c for c in await self.repo.get_many(session, subject, ids)}
         return [present(found[i]) for i in ids if i in found]
 
@@ -408,7 +429,8 @@ class ClientService:
         target.version += 1
         target.updated_at = now()
         session.add(target)
-        await self.repo.move_children(session, duplicate.id, target.id)
+        if await self.repo.move_children(session, duplicate.id, target.id):
+            await self.repo.bump_consent_revision(session, [target.id, duplicate.id])
         duplicate.merged_into = target.id
         duplicate.possible_duplicates = []
         if duplicate.status == "open":
@@ -451,6 +473,7 @@ class ClientService:
             recorded_by=subject.sub,
         )
         await self.repo.add(session, consent)
+        await self.repo.bump_consent_revision(session, [client.id])
         await outbox.add(
             session,
             ConsentGranted(
@@ -481,8 +504,7 @@ class ClientService:
         active_at: datetime | None,
     ) -> tuple[list[ConsentPublic], str | None]:
         client = await self.get(session, subject, client_id)
-        if active_at is not None and active_at.tzinfo is None:
-            active_at = active_at.replace(tzinfo=UTC)
+        active_at = aware(active_at)
         rows = await self.repo.consents(
             session, client.id, limit=limit + 1, after=page_after(cursor), active_at=active_at
         )
@@ -490,6 +512,38 @@ class ClientService:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
         return [present_consent(c, active_at) for c in rows], next_cursor
+
+    async def consents_of_clients(
+        self, session: AsyncSession, subject: AuthSubject, raw_ids: str, *, active_at: datetime | None
+    ) -> ClientConsentsBatch:
+        """Many clients' consents, each with its `consent_revision` from the same snapshot (one
+        statement: see `repository.consents_of_clients`). Readable clients only; the others are
+        left out without a word."""
+        ids = parse_ids(raw_ids, "client_ids")
+        active_at = aware(active_at)
+        rows = await self.repo.consents_of_clients(
+            session, subject, ids, active_at=active_at, per_client=MAX_CONSENTS_PER_CLIENT + 1
+        )
+        crowded = [str(i) for i, _, consents in rows if len(consents) > MAX_CONSENTS_PER_CLIENT]
+        if crowded:
+            raise Unprocessable(
+                f"More than {MAX_CONSENTS_PER_CLIENT} consents for {len(crowded)} client(s); read them with "
+                "GET /v1/clients/{id}/consents (cursor pages) and leave them out of `client_ids`",
+                errors=[
+                    {"field": "query.client_ids", "message": client_id, "code": "too_many_consents"}
+                    for client_id in crowded
+                ],
+            )
+        return ClientConsentsBatch(
+            items=[
+                ClientConsents(
+                    client_id=client_id,
+                    consent_revision=revision,
+                    consents=[present_consent(c, active_at) for c in consents],
+                )
+                for client_id, revision, consents in rows
+            ]
+        )
 
     async def get_consent(
         self, session: AsyncSession, subject: AuthSubject, consent_id: uuid.UUID
@@ -511,6 +565,7 @@ class ClientService:
         consent.status, consent.withdrawn_at, consent.withdrawn_by = "withdrawn", at, subject.sub
         consent.withdrawal_reason = data.reason
         session.add(consent)
+        await self.repo.bump_consent_revision(session, [consent.client_id])
         await outbox.add(
             session,
             ConsentWithdrawn(

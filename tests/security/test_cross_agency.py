@@ -19,6 +19,7 @@ from passage.db import asyncpg_dsn
 from passage.settings import Settings
 from tests.conftest import TokenFactory, bearer
 from tests.gateway.stack import gateway_stack
+from tests.support import eventually
 
 OWNER, OTHER, THIRD = "xa-harbour", "xa-bridge", "xa-faraway"
 READ = (
@@ -248,9 +249,17 @@ async def test_a_grant_naming_the_sensitive_category_releases_it(net: Net) -> No
 async def test_withdrawal_in_intake_binds_the_very_next_gateway_read(net: Net) -> None:
     cid = await new_client(net)
     kid = await consent(net, cid)
-    body, _ = await read_as(net, cid)
-    assert body["data"]["client"]["givenName"] == "Awa", body
-    # Withdrawn straight in intake, not through the gateway: no event has to arrive first.
+
+    async def answered_from_the_cache() -> dict[str, Any] | None:
+        # Once the grant's own event has passed, the client's consents are cached: a read asks
+        # intake for the client record alone (its consent_revision says the cache is current).
+        body, _ = await read_as(net, cid)
+        assert body["data"]["client"]["givenName"] == "Awa", body
+        return body if body["extensions"]["upstream_calls"] == {"intake": 1} else None
+
+    await eventually(answered_from_the_cache)
+    # Withdrawn straight in intake, not through the gateway: no event has to arrive first, and
+    # the consents cached a moment ago must not be used.
     r = await net.intake.post(
         f"/v1/consents/{kid}/withdraw",
         json={"reason": "the client changed her mind"},
@@ -262,6 +271,35 @@ async def test_withdrawal_in_intake_binds_the_very_next_gateway_read(net: Net) -
     refused = [r for r in await audit_rows(net.db_url, rid) if r["outcome"] == "refused"]
     assert refused
     assert refused[0]["withheld"]["identity"] == "no_consent_grants_category"
+
+
+async def test_a_deny_beyond_one_batch_of_consents_still_binds(net: Net) -> None:
+    """A client with more consents than intake's batch read carries: the gateway reads them all,
+    page by page, so a deny recorded last still wins over the permits before it."""
+    cid = await new_client(net)
+    await consent(net, cid)
+    conn = await asyncpg.connect(asyncpg_dsn(net.db_url))
+    try:
+        start = datetime.now(UTC) - timedelta(days=1)
+        await conn.executemany(
+            "INSERT INTO intake.consents (id, client_id, agency_id, grantee_agency_id, grantor, purposes, "
+            "categories, decision, period_start, status, obtained_by, recorded_by, expiry_announced, "
+            "created_at) VALUES ($1, $2, $3, $4, 'client', $5::jsonb, $6::jsonb, $7, $8, 'active', "
+            "'verbal', 'test', false, $8)",
+            [
+                (uuid.uuid4(), uuid.UUID(cid), OWNER, OTHER, '["follow_up"]', '["contact"]', "permit", start)
+                for _ in range(200)
+            ]
+            + [(uuid.uuid4(), uuid.UUID(cid), OWNER, OTHER, '["referral"]', '["identity"]', "deny", start)],
+        )
+    finally:
+        await conn.close()
+    body, rid = await read_as(net, cid)
+    assert body["data"]["client"]["givenName"] is None, body
+    assert policy(body)["givenName"] == ("identity", "consent_denies_category")
+    assert body["data"]["client"]["birthYear"] == 1994  # demographics: still granted, not denied
+    [row] = [r for r in await audit_rows(net.db_url, rid) if r["action"] == "read_client"]
+    assert row["withheld"]["identity"] == "consent_denies_category"
 
 
 async def test_withdrawal_through_the_gateway_binds_the_very_next_read(net: Net) -> None:
