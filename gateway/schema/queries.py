@@ -22,7 +22,7 @@ from gateway.schema.clients import (
     parse_id,
     release_client,
 )
-from gateway.schema.relay import Connection, page_size
+from gateway.schema.relay import Connection, page_size, position_cursor, read_position_cursor
 from gateway.schema.types import Notification, Referral, from_json
 from gateway.services import UpstreamError
 from gateway.statistics import suppress
@@ -51,6 +51,34 @@ class AccessRecord:
     released: list[str]
     withheld: JSON
     basis: JSON
+
+
+@strawberry.type(
+    description="A service of the directory (Open Referral HSDS 3.0). Not personal data; `hsds` is "
+    "the whole record as the directory serves it (organization, sites, languages, capacity, mentors)."
+)
+class DirectoryService:
+    id: strawberry.ID
+    name: str
+    description: str | None
+    status: str | None
+    organization_name: str | None
+    languages: list[str]
+    hsds: JSON
+
+
+def _directory_service(record: dict[str, Any]) -> DirectoryService:
+    organization = record.get("organization") or {}
+    languages = [str(lang.get("code")) for lang in record.get("languages") or [] if isinstance(lang, dict)]
+    return DirectoryService(
+        id=strawberry.ID(str(record.get("id"))),
+        name=str(record.get("name") or ""),
+        description=record.get("description"),
+        status=record.get("status"),
+        organization_name=organization.get("name") if isinstance(organization, dict) else None,
+        languages=[code for code in languages if code != "None"],
+        hsds=record,  # type: ignore[arg-type]
+    )
 
 
 @strawberry.type
@@ -177,14 +205,37 @@ class Query:
         ctx.entry(action="list_referrals", outcome="released", detail={"count": len(items)})
         return Connection.of([from_json(Referral, i) for i in items], page.get("next_cursor"))
 
-    @strawberry.field(description="The service directory (Open Referral HSDS 3.0). Not personal data.")
+    @strawberry.field(
+        description="The service directory (Open Referral HSDS 3.0), filters combined with AND. "
+        "Not personal data."
+    )
     async def services(
-        self, info: Ctx, search: str | None = None, page: int = 1, per_page: int | None = None
-    ) -> JSON:
+        self,
+        info: Ctx,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        taxonomy_term_id: strawberry.ID | None = None,
+        language: str | None = None,
+        area: str | None = None,
+    ) -> Connection[DirectoryService]:
         ctx = info.context
-        size = _limits(ctx, per_page)
-        params = {"page": str(page), "per_page": str(size), **({"search": search} if search else {})}
-        return await _on_behalf(ctx, "referrals", "GET", "/v1/hsds/services", params=params)
+        size = _limits(ctx, first)
+        # The directory pages by number; the cursor is the page the edges came from.
+        done = read_position_cursor("directory-page", after) or 0
+        params = {"page": str(done + 1), "per_page": str(size)}
+        for key, value in (
+            ("search", search),
+            ("taxonomy_term_id", taxonomy_term_id),
+            ("language", language),
+            ("area", area),
+        ):
+            if value:
+                params[key] = str(value)
+        page = await _on_behalf(ctx, "referrals", "GET", "/v1/hsds/services", params=params)
+        cursor = position_cursor("directory-page", done + 1)
+        nodes = [_directory_service(r) for r in page.get("contents", []) if isinstance(r, dict)]
+        return Connection.with_cursors([(cursor, n) for n in nodes], not page.get("last_page", True))
 
     @strawberry.field(description="The client's reintegration (RSS) scores, if `scores` is released to you.")
     async def client_scores(self, info: Ctx, client_id: strawberry.ID) -> JSON:
@@ -212,33 +263,38 @@ class Query:
         description="Who accessed this client of your agency, when and why (case workers, supervisors)."
     )
     async def access_log(
-        self, info: Ctx, client_id: strawberry.ID, first: int | None = None
-    ) -> list[AccessRecord]:
+        self, info: Ctx, client_id: strawberry.ID, first: int | None = None, after: str | None = None
+    ) -> Connection[AccessRecord]:
         ctx = info.context
         cid = parse_id(client_id)
         client = await load_client(ctx, cid)
         if client.agency_id != ctx.subject.agency:
             raise gql_error("Only the client's own agency sees who accessed the client", "FORBIDDEN")
-        query = sa.select(audit_log).where(audit_log.c.client_id == cid).order_by(audit_log.c.seq.desc())
-        return await _access_records(ctx, query.limit(_limits(ctx, first)))
+        return await _access_records(ctx, audit_log.c.client_id == cid, first, after)
 
     @strawberry.field(
-        description="The audit trail of your agency's clients and staff (data protection officers)."
+        description="The audit trail of your agency's clients and staff, newest first (data protection "
+        "officers). Filter by `actor` (a `sub`) or `clientId`."
     )
     async def audit_trail(
-        self, info: Ctx, first: int | None = None, before_seq: int | None = None, actor: str | None = None
-    ) -> list[AccessRecord]:
+        self,
+        info: Ctx,
+        first: int | None = None,
+        after: str | None = None,
+        actor: str | None = None,
+        client_id: strawberry.ID | None = None,
+    ) -> Connection[AccessRecord]:
         ctx = info.context
         if "data_protection_officer" not in ctx.subject.roles:
             ctx.entry(action="read_audit_trail", outcome="refused", detail={"code": "FORBIDDEN"})
             raise gql_error("The audit trail is for data protection officers", "FORBIDDEN")
-        query = sa.select(audit_log).where(audit_log.c.agency_id == ctx.subject.agency)
-        if before_seq is not None:
-            query = query.where(audit_log.c.seq < before_seq)
+        where = [audit_log.c.agency_id == ctx.subject.agency]
         if actor:
-            query = query.where(audit_log.c.actor == actor)
+            where.append(audit_log.c.actor == actor)
+        if client_id:
+            where.append(audit_log.c.client_id == parse_id(client_id))
         ctx.entry(action="read_audit_trail", outcome="released")
-        return await _access_records(ctx, query.order_by(audit_log.c.seq.desc()).limit(_limits(ctx, first)))
+        return await _access_records(ctx, sa.and_(*where), first, after)
 
     @strawberry.field(
         description="Aggregate counts for coordinators; small cells suppressed. Purpose `statistics`."
@@ -285,22 +341,35 @@ class Query:
         )
 
 
-async def _access_records(ctx: GatewayContext, query: Any) -> list[AccessRecord]:
+async def _access_records(
+    ctx: GatewayContext, where: Any, first: int | None, after: str | None
+) -> Connection[AccessRecord]:
+    """Audit records matching `where`, newest first; a cursor is a record's sequence number."""
+    size = _limits(ctx, first)
+    before = read_position_cursor("audit", after)
+    query = sa.select(audit_log).where(where)
+    if before is not None:
+        query = query.where(audit_log.c.seq < before)
+    query = query.order_by(audit_log.c.seq.desc()).limit(size + 1)
     async with ctx.runtime.db.engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    return [
-        AccessRecord(
-            seq=r["seq"],
-            at=r["at"],
-            actor=r["actor"],
-            agency_id=r["agency_id"],
-            purpose=r["purpose"],
-            action=r["action"],
-            outcome=r["outcome"],
-            client_id=str(r["client_id"]) if r["client_id"] else None,
-            released=list(r["released"]),
-            withheld=r["withheld"],
-            basis=r["basis"],
+    records = [
+        (
+            position_cursor("audit", r["seq"]),
+            AccessRecord(
+                seq=r["seq"],
+                at=r["at"],
+                actor=r["actor"],
+                agency_id=r["agency_id"],
+                purpose=r["purpose"],
+                action=r["action"],
+                outcome=r["outcome"],
+                client_id=str(r["client_id"]) if r["client_id"] else None,
+                released=list(r["released"]),
+                withheld=r["withheld"],
+                basis=r["basis"],
+            ),
         )
-        for r in rows
+        for r in rows[:size]
     ]
+    return Connection.with_cursors(records, len(rows) > size)

@@ -6,6 +6,8 @@ edge of a page shares the page's cursor: resume after the page, never inside it)
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Generic, TypeVar
 
 import strawberry
@@ -38,6 +40,38 @@ class Connection(Generic[NodeT]):
             edges=[Edge(cursor=next_cursor, node=n) for n in nodes],
             page_info=PageInfo(has_next_page=next_cursor is not None, end_cursor=next_cursor),
         )
+
+    @classmethod
+    def with_cursors(cls, pairs: list[tuple[str, NodeT]], has_next_page: bool) -> Connection[NodeT]:
+        """A connection whose edges each carry their own cursor (resume after any of them)."""
+        return cls(
+            edges=[Edge(cursor=c, node=n) for c, n in pairs],
+            page_info=PageInfo(has_next_page=has_next_page, end_cursor=pairs[-1][0] if pairs else None),
+        )
+
+
+def position_cursor(kind: str, position: int) -> str:
+    """An opaque cursor for a position in an ordered list (`kind` keeps lists' cursors apart)."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def read_position_cursor(kind: str, cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = raw.partition(":")
+        if prefix != kind:
+            raise ValueError(prefix)
+        position = int(number)
+        if position < 0:
+            raise ValueError(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise gql_error(
+            "`after` is not a cursor of this list: pass an `endCursor` this list returned",
+            "BAD_USER_INPUT",
+        ) from None
+    return position
 
 
 def page_size(first: int | None, *, default: int, maximum: int) -> int:

@@ -157,13 +157,13 @@ ATTEMPTS = [
     ),
     Attempt(
         "other-agency-access-log",
-        "query($id: ID!) { accessLog(clientId: $id) { actor } }",
+        "query($id: ID!) { accessLog(clientId: $id) { edges { node { actor } } } }",
         "NOT_FOUND",
         auth=lambda s: s.token(OTHER),
     ),
     Attempt(
         "audit-trail-by-case-worker",
-        "query { auditTrail { actor } }",
+        "query { auditTrail { edges { node { actor } } } }",
         "FORBIDDEN",
     ),
     Attempt("depth-bomb", depth_bomb(), "BAD_USER_INPUT", variables=lambda s: {}),
