@@ -1,91 +1,288 @@
 # mypy: disable-error-code="untyped-decorator,no-any-return"
 """Subscriptions: the caller's notifications (relaying the notifications service's SSE feed) and
-updates of the referrals the caller's agency sent or received (ids and status only, from events)."""
+updates of the referrals the caller's agency sent or received (ids and status only, from events).
+
+Both are served over graphql-transport-ws (the connection authenticated at `connection_init`) and
+over HTTP multipart. Starting one is audited durably (action `subscribe`, resource = its name)
+before anything is sent; it ends with an UNAUTHENTICATED error when the caller's token expires.
+The resolvers are plain coroutines returning the item stream, so that a refusal is the
+operation's `error` message and the stream is live (and audited) before the first item.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
+import time
+import uuid
+import weakref
 from collections.abc import AsyncGenerator
-from typing import Any
+from datetime import datetime
+from typing import TypeVar
 
 import httpx
 import strawberry
-from strawberry.scalars import JSON
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from strawberry.types import Info
 
 from gateway.context import GatewayContext
 from gateway.errors import gql_error
+from gateway.policy.roles import CASEWORK, AccessLevel, access_level
+from gateway.schema.types import Notification, from_json
 from passage.bus.nats import subject
 
+log = structlog.get_logger(__name__)
+
 Ctx = Info[GatewayContext, None]
+T = TypeVar("T")
+
+REFERRAL_EVENTS = "referrals.referral.*"
+MAX_PENDING = 1000  # updates waiting for one slow subscriber; past this it is ended, not silently thinned
 
 
-@strawberry.type
+@strawberry.type(description="A referral your agency sent or received changed status.")
 class ReferralUpdate:
     referral_id: strawberry.ID
     client_id: strawberry.ID
     status: str
-    event_type: str
+    event_type: str = strawberry.field(description="e.g. `referrals.referral.accepted`")
     sending_agency_id: str
     receiving_agency_id: str
+    occurred_at: datetime | None
+    event_id: strawberry.ID | None = strawberry.field(description="The event's id (CloudEvents `id`).")
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Your new in-app notifications, as they arrive.")
-    async def notifications(self, info: Ctx, last_event_id: str | None = None) -> AsyncGenerator[JSON, None]:
+    @strawberry.subscription(
+        description="Your new in-app notifications, as they arrive (no personal data: kind, resource "
+        "reference, title). Pass `lastEventId` (a notification id) to resume after it."
+    )
+    async def notifications(
+        self, info: Ctx, last_event_id: str | None = None
+    ) -> AsyncGenerator[Notification, None]:
         ctx = info.context
-        caller = ctx.require_caller()
-        http = ctx.runtime.services.as_caller["notifications"]
-        headers = caller.headers() | {"Accept": "text/event-stream"}
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
-        try:
-            async with http.stream(
-                "GET", "/v1/notifications/stream", headers=headers, timeout=None
-            ) as response:
-                if response.status_code != 200:
-                    raise gql_error(f"notifications answered {response.status_code}", "SERVICE_UNAVAILABLE")
-                data: list[str] = []
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif not line and data:
-                        yield json.loads("\n".join(data))
-                        data = []
-        except httpx.HTTPError:
-            raise gql_error("The notifications feed is not reachable", "SERVICE_UNAVAILABLE") from None
+        if last_event_id is not None and (len(last_event_id) > 64 or not last_event_id.isprintable()):
+            raise gql_error("lastEventId is a notification id (at most 64 characters)", "BAD_USER_INPUT")
+        await _start(ctx, "notifications")
+        return _until_expiry(ctx, "notifications", _notification_feed(ctx, last_event_id))
 
-    @strawberry.subscription(description="Status changes of referrals your agency sent or received.")
+    @strawberry.subscription(
+        description="Status changes of referrals your agency sent or received (ids and status only). "
+        "Purposes case_management, referral, follow_up."
+    )
     async def referral_updates(self, info: Ctx) -> AsyncGenerator[ReferralUpdate, None]:
         ctx = info.context
-        agency = ctx.require_caller().subject.agency
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-
-        async def on_event(msg: Any) -> None:
-            try:
-                body = json.loads(msg.data)
-            except ValueError:
-                return
-            if agency in (body.get("sending_agency_id"), body.get("receiving_agency_id")):
-                body["event_type"] = msg.subject.rsplit("referrals.", 1)[-1]
-                if not queue.full():
-                    queue.put_nowait(body)
-
-        sub = await ctx.runtime.nats.subscribe(
-            subject("referrals.referral.*", ctx.runtime.settings.nats_namespace), cb=on_event
+        caller = ctx.require_caller()
+        if caller.purpose.value not in CASEWORK:
+            await _refuse(
+                ctx,
+                "referralUpdates",
+                f"Referral updates are served for the purposes {', '.join(sorted(CASEWORK))}, "
+                f"not '{caller.purpose.value}' (statistics are aggregates only)",
+            )
+        if access_level(caller.subject.roles, caller.subject.scopes) is AccessLevel.NONE:
+            await _refuse(
+                ctx, "referralUpdates", "Your role receives aggregate statistics only, no referral updates"
+            )
+        listener = await ReferralFeed.of(ctx.runtime.nats, ctx.runtime.settings.nats_namespace).join(
+            caller.subject.agency
         )
-        try:
-            while True:
-                body = await queue.get()
-                yield ReferralUpdate(
-                    referral_id=strawberry.ID(str(body.get("referral_id"))),
-                    client_id=strawberry.ID(str(body.get("client_id"))),
-                    status=str(body.get("status")),
-                    event_type=f"referrals.{body['event_type']}",
-                    sending_agency_id=str(body.get("sending_agency_id")),
-                    receiving_agency_id=str(body.get("receiving_agency_id")),
+        await _start(ctx, "referralUpdates")
+        return _until_expiry(ctx, "referralUpdates", _referral_updates(listener))
+
+
+async def _start(ctx: GatewayContext, name: str) -> None:
+    """The subscription's audit record, durable before its first item."""
+    ctx.entry(
+        action="subscribe",
+        outcome="released",
+        resource=name,
+        detail={
+            "transport": "graphql-transport-ws" if ctx.websocket else "http-multipart",
+            "token_expires_at": int(ctx.token_expires_at),
+        },
+    )
+    await ctx.write_audit()
+
+
+async def _refuse(ctx: GatewayContext, name: str, message: str) -> None:
+    ctx.entry(
+        action="subscribe", outcome="refused", resource=name, detail={"code": "FORBIDDEN", "reason": message}
+    )
+    await ctx.write_audit()
+    raise gql_error(message, "FORBIDDEN")
+
+
+async def _end(ctx: GatewayContext, name: str, code: str, message: str) -> Exception:
+    """Audit why a running subscription ended, and give the error that tells the subscriber."""
+    ctx.entry(action="subscribe", outcome="ended", resource=name, detail={"code": code, "reason": message})
+    await ctx.write_audit()
+    return gql_error(message, code)
+
+
+async def _until_expiry(
+    ctx: GatewayContext, name: str, source: AsyncGenerator[T, None]
+) -> AsyncGenerator[T, None]:
+    """`source`, until the caller's token expires: then an UNAUTHENTICATED error ends it."""
+    try:
+        while True:
+            remaining = ctx.token_expires_at - time.time()
+            if remaining > 0:
+                try:
+                    item = await asyncio.wait_for(anext(source), remaining)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    pass
+                else:
+                    yield item
+                    continue
+            log.info("subscription_token_expired", subscription=name, request_id=ctx.request_id)
+            raise await _end(
+                ctx,
+                name,
+                "UNAUTHENTICATED",
+                "Your token has expired, so this subscription has ended; subscribe again with a fresh token",
+            )
+    finally:
+        await source.aclose()
+
+
+# -- notifications ---------------------------------------------------------------------------------
+
+
+async def _notification_feed(
+    ctx: GatewayContext, last_event_id: str | None
+) -> AsyncGenerator[Notification, None]:
+    """The notifications service's SSE feed, as the caller (its token forwarded)."""
+    caller = ctx.require_caller()
+    http = ctx.runtime.services.as_caller["notifications"]
+    headers = caller.headers() | {"Accept": "text/event-stream"}
+    if last_event_id:
+        headers["Last-Event-ID"] = last_event_id
+    try:
+        async with http.stream("GET", "/v1/notifications/stream", headers=headers, timeout=None) as response:
+            if response.status_code != 200:
+                code = {401: "UNAUTHENTICATED", 403: "FORBIDDEN"}.get(
+                    response.status_code, "SERVICE_UNAVAILABLE"
                 )
-        finally:
-            await sub.unsubscribe()
+                raise await _end(ctx, "notifications", code, f"notifications answered {response.status_code}")
+            data: list[str] = []
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    body = json.loads("\n".join(data))
+                    data = []
+                    yield from_json(Notification, body)
+    except httpx.HTTPError:
+        raise await _end(
+            ctx, "notifications", "SERVICE_UNAVAILABLE", "The notifications feed is not reachable"
+        ) from None
+
+
+# -- referral updates ------------------------------------------------------------------------------
+
+
+class Listener:
+    """One subscriber's queue of updates for its agency."""
+
+    def __init__(self, feed: ReferralFeed, agency: str) -> None:
+        self.feed = feed
+        self.agency = agency
+        self.queue: asyncio.Queue[ReferralUpdate] = asyncio.Queue(maxsize=MAX_PENDING)
+        self.overflowed = False
+
+    def offer(self, update: ReferralUpdate) -> None:
+        try:
+            self.queue.put_nowait(update)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class ReferralFeed:
+    """One core-NATS subscription to the referral events per process, fanned out to the
+    subscribers of the agencies involved. A live feed, not a log: an event published while the
+    gateway is disconnected from NATS is not replayed (clients re-read `referrals` on reconnect)."""
+
+    _feeds: weakref.WeakKeyDictionary[NATS, ReferralFeed] = weakref.WeakKeyDictionary()
+
+    def __init__(self, nats: NATS, namespace: str) -> None:
+        self._nats = nats
+        self._namespace = namespace
+        self._listeners: weakref.WeakSet[Listener] = weakref.WeakSet()
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def of(cls, nats: NATS, namespace: str) -> ReferralFeed:
+        feed = cls._feeds.get(nats)
+        if feed is None:
+            feed = cls._feeds[nats] = cls(nats, namespace)
+        return feed
+
+    async def join(self, agency: str) -> Listener:
+        """A listener that hears every update published from now on (the subscription is
+        registered with the server before this returns)."""
+        async with self._lock:
+            if not self._started:
+                await self._nats.subscribe(subject(REFERRAL_EVENTS, self._namespace), cb=self._on_event)
+                self._started = True
+        await self._nats.flush(timeout=5)
+        listener = Listener(self, agency)
+        self._listeners.add(listener)
+        return listener
+
+    def leave(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    async def _on_event(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        event_id = headers.get("ce-id") or ""
+        if event_id:
+            if event_id in self._seen:
+                return  # published again by the outbox relay (at-least-once)
+            self._seen[event_id] = None
+            if len(self._seen) > 10_000:
+                self._seen.popitem(last=False)
+        try:
+            body = json.loads(msg.data)
+            update = ReferralUpdate(
+                referral_id=strawberry.ID(str(uuid.UUID(str(body["referral_id"])))),
+                client_id=strawberry.ID(str(uuid.UUID(str(body["client_id"])))),
+                status=str(body["status"]),
+                event_type=headers.get("ce-type") or msg.subject.removeprefix(f"{self._namespace}."),
+                sending_agency_id=str(body["sending_agency_id"]),
+                receiving_agency_id=str(body["receiving_agency_id"]),
+                occurred_at=datetime.fromisoformat(body["occurred_at"]) if body.get("occurred_at") else None,
+                event_id=strawberry.ID(event_id) if event_id else None,
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("referral_event_unreadable", subject=msg.subject)
+            return
+        involved = {update.sending_agency_id, update.receiving_agency_id}
+        if body.get("previous_receiving_agency_id"):
+            involved.add(str(body["previous_receiving_agency_id"]))  # a transfer away tells the old receiver
+        for listener in list(self._listeners):
+            if listener.agency in involved:
+                listener.offer(update)
+
+
+async def _referral_updates(listener: Listener) -> AsyncGenerator[ReferralUpdate, None]:
+    try:
+        while True:
+            update = await listener.queue.get()
+            if listener.overflowed:
+                raise gql_error(
+                    f"More than {MAX_PENDING} referral updates were waiting for you, so this subscription "
+                    "has ended; re-read your referrals and subscribe again",
+                    "SERVICE_UNAVAILABLE",
+                )
+            yield update
+    finally:
+        listener.feed.leave(listener)
