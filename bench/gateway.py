@@ -305,7 +305,6 @@ async def run(urls: dict[str, str], private: Path, total: int, seconds: float) -
     )
 
 
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

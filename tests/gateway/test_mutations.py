@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 
 from passage.settings import Settings
 from tests.conftest import TokenFactory, bearer
-from tests.gateway.stack import gateway_stack
+from tests.gateway.stack import gateway_stack, service_and_agreement
 
 SENDER, RECEIVER = "mu-harbour", "mu-bridge"
 CLIENT_FIELDS = "client { id version givenName familyName phone area }"
@@ -55,38 +54,7 @@ def codes(body: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 async def stack(settings: Settings, token: TokenFactory) -> AsyncIterator[Stack]:
     async with gateway_stack(settings, services=("intake", "referrals", "notifications")) as (_, gw, urls):
-        async with httpx.AsyncClient(base_url=urls["referrals"]) as ref:
-            org, service = str(uuid.uuid4()), str(uuid.uuid4())
-            dataset = {
-                "organizations": [{"id": org, "name": "Bridge clinic", "agency_id": RECEIVER}],
-                "services": [{"id": service, "organization_id": org, "name": "Counselling"}],
-            }
-            r = await ref.post(
-                "/v1/hsds/import", json=dataset, headers=bearer(token("network", roles=("coordinator",)))
-            )
-            assert r.status_code == 200, r.text
-            proposal = {
-                "parties": [SENDER, RECEIVER],
-                "valid_from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-                "directions": [
-                    {
-                        "from_agency": SENDER,
-                        "to_agency": RECEIVER,
-                        "categories": ["identity", "needs"],
-                        "purposes": ["referral"],
-                        "referral_types": ["any"],
-                    }
-                ],
-            }
-            r = await ref.post(
-                "/v1/agreements", json=proposal, headers=bearer(token(SENDER, roles=("agency_admin",)))
-            )
-            assert r.status_code == 201, r.text
-            r = await ref.post(
-                f"/v1/agreements/{r.json()['id']}/sign",
-                headers=bearer(token(RECEIVER, roles=("agency_admin",))),
-            )
-            assert r.status_code == 200, r.text
+        service = await service_and_agreement(urls["referrals"], token, SENDER, RECEIVER)
         yield Stack(gw, token, service)
 
 

@@ -11,21 +11,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from passage.db import asyncpg_dsn
-from passage.devkeys import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_ID
 from passage.settings import Settings
 from tests.conftest import TokenFactory, bearer
+from tests.gateway.stack import forged_token, service_and_agreement
 from tests.support import eventually, serving
 
 SENDER, RECEIVER, OUTSIDER, NOTICED = "su-harbour", "su-bridge", "su-faraway", "su-noticeboard"
@@ -65,38 +62,7 @@ async def net(settings: Settings, token: TokenFactory) -> AsyncIterator[Net]:
             urls[name] = await stack.enter_async_context(serving(name, known))
         gw_settings = settings.model_copy(update={f"{n}_url": u for n, u in urls.items()})
         gateway = await stack.enter_async_context(serving("gateway", gw_settings))
-        async with httpx.AsyncClient(base_url=urls["referrals"]) as ref:
-            org, service = str(uuid.uuid4()), str(uuid.uuid4())
-            dataset = {
-                "organizations": [{"id": org, "name": "Bridge clinic", "agency_id": RECEIVER}],
-                "services": [{"id": service, "organization_id": org, "name": "Counselling"}],
-            }
-            r = await ref.post(
-                "/v1/hsds/import", json=dataset, headers=bearer(token("network", roles=("coordinator",)))
-            )
-            assert r.status_code == 200, r.text
-            proposal = {
-                "parties": [SENDER, RECEIVER],
-                "valid_from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-                "directions": [
-                    {
-                        "from_agency": SENDER,
-                        "to_agency": RECEIVER,
-                        "categories": ["identity", "needs"],
-                        "purposes": ["referral"],
-                        "referral_types": ["any"],
-                    }
-                ],
-            }
-            r = await ref.post(
-                "/v1/agreements", json=proposal, headers=bearer(token(SENDER, roles=("agency_admin",)))
-            )
-            assert r.status_code == 201, r.text
-            r = await ref.post(
-                f"/v1/agreements/{r.json()['id']}/sign",
-                headers=bearer(token(RECEIVER, roles=("agency_admin",))),
-            )
-            assert r.status_code == 200, r.text
+        service = await service_and_agreement(urls["referrals"], token, SENDER, RECEIVER)
         yield Net(gateway, urls["intake"], token, settings.database_url, service)
 
 
@@ -219,21 +185,6 @@ async def register_client(net: Net, agency: str, family_name: str) -> str:
 def worker(net: Net, agency: str, role: str = "case_worker", **kwargs: Any) -> tuple[str, str]:
     sub = f"{agency}-{role}-{uuid.uuid4().hex[:6]}"
     return sub, net.token(agency, roles=(role,), sub=sub, **kwargs)
-
-
-def forged_token() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(time.time())
-    claims = {
-        "iss": DEV_ISSUER,
-        "aud": DEV_AUDIENCE,
-        "sub": "mallory",
-        "agency": SENDER,
-        "roles": ["supervisor"],
-        "iat": now,
-        "exp": now + 600,
-    }
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": DEV_KEY_ID})
 
 
 # -- referral updates ------------------------------------------------------------------------------
@@ -440,7 +391,7 @@ async def test_a_refused_connection_init_closes_the_socket_and_is_audited(
     sub, tok = worker(net, SENDER)
     payload = {
         "no-token": init(None, "case_management", **{"X-Request-ID": request_id}),
-        "forged-token": init(forged_token(), "case_management", **{"X-Request-ID": request_id}),
+        "forged-token": init(forged_token(SENDER), "case_management", **{"X-Request-ID": request_id}),
         "no-purpose": init(tok, None, **{"X-Request-ID": request_id}),
     }[case]
     async with socket(net) as ws:

@@ -17,13 +17,12 @@ import asyncpg
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from passage.db import asyncpg_dsn
-from passage.devkeys import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_ID
+from passage.devkeys import DEV_AUDIENCE, DEV_ISSUER
 from passage.settings import Settings
 from tests.conftest import TokenFactory, bearer
-from tests.gateway.stack import gateway_stack
+from tests.gateway.stack import forged_token, gateway_stack
 
 OWNER, OTHER = "sec-harbour", "sec-bridge"
 PERSON = {
@@ -53,21 +52,6 @@ async def stack(settings: Settings, token: TokenFactory, dev_keys: tuple[Path, P
             created = await intake.post("/v1/clients", json=PERSON, headers=bearer(token(OWNER)))
             assert created.status_code == 201, created.text
         yield Stack(http, urls["intake"], settings.database_url, created.json()["id"], token, dev_keys)
-
-
-def foreign_key_token() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(time.time())
-    claims = {
-        "iss": DEV_ISSUER,
-        "aud": DEV_AUDIENCE,
-        "sub": "mallory",
-        "agency": OWNER,
-        "roles": ["supervisor"],
-        "iat": now,
-        "exp": now + 600,
-    }
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": DEV_KEY_ID})
 
 
 def none_alg_token() -> str:
@@ -107,7 +91,7 @@ def depth_bomb() -> str:
 
 ATTEMPTS = [
     Attempt("no-token", CLIENT_Q, "UNAUTHENTICATED", auth=lambda s: None),
-    Attempt("forged-token", CLIENT_Q, "UNAUTHENTICATED", auth=lambda s: foreign_key_token()),
+    Attempt("forged-token", CLIENT_Q, "UNAUTHENTICATED", auth=lambda s: forged_token(OWNER)),
     Attempt("expired-token", CLIENT_Q, "UNAUTHENTICATED", auth=lambda s: s.token(OWNER, ttl_seconds=-120)),
     Attempt("alg-none-token", CLIENT_Q, "UNAUTHENTICATED", auth=lambda s: none_alg_token()),
     Attempt(
