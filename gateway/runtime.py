@@ -14,6 +14,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.limits import GatewayLimits, RateLimiter
 from gateway.policy.cache import PolicyCache
 from gateway.policy.fields import FieldLabels
+from gateway.referral_feed import ReferralFeed
 from gateway.services import ServiceClients, open_service_clients
 from passage.auth import TokenVerifier
 from passage.bus.outbox import Outbox
@@ -35,6 +36,7 @@ class GatewayRuntime:
     audit: AuditWriter
     rate_limiter: RateLimiter
     labels: FieldLabels
+    referral_feed: ReferralFeed
 
 
 @contextlib.asynccontextmanager
@@ -59,6 +61,7 @@ async def gateway_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[No
                 audit=audit,
                 rate_limiter=RateLimiter(limits.rate_per_second, limits.rate_burst),
                 labels=labels,
+                referral_feed=ReferralFeed(app.state.nats, settings.nats_namespace),
             )
             try:
                 yield

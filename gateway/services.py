@@ -98,16 +98,14 @@ class ServiceClients:
     as_service: Mapping[str, httpx.AsyncClient]
     as_caller: Mapping[str, httpx.AsyncClient]
     # The pools requests go through (the first of each is the client above, for streams and the like).
-    service_pools: Mapping[str, Pools] = field(default_factory=dict)
-    caller_pools: Mapping[str, Pools] = field(default_factory=dict)
+    service_pools: Mapping[str, Pools]
+    caller_pools: Mapping[str, Pools]
 
     def for_service(self, target: str) -> httpx.AsyncClient:
-        pools = self.service_pools.get(target)
-        return pools.next() if pools is not None else self.as_service[target]
+        return self.service_pools[target].next()
 
     def for_caller(self, target: str) -> httpx.AsyncClient:
-        pools = self.caller_pools.get(target)
-        return pools.next() if pools is not None else self.as_caller[target]
+        return self.caller_pools[target].next()
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -18,24 +18,6 @@ StaffChannel = Literal["email", "sms", "in_app"]
 DeliveryState = Literal["pending", "sending", "retrying", "succeeded", "dead_lettered", "skipped"]
 
 # What a partner system may subscribe a webhook to. Each is sent to the agencies the event concerns.
-WEBHOOK_EVENT_TYPES = (
-    "referrals.referral.requested",
-    "referrals.referral.accepted",
-    "referrals.referral.rejected",
-    "referrals.referral.started",
-    "referrals.referral.completed",
-    "referrals.referral.cancelled",
-    "referrals.referral.on_hold",
-    "referrals.referral.transferred",
-    "referrals.referral.overdue",
-    "intake.client.registered",
-    "intake.client.updated",
-    "intake.client.closed",
-    "intake.consent.granted",
-    "intake.consent.withdrawn",
-    "scoring.followup.due",
-    "notifications.endpoint.disabled",
-)
 WebhookEventType = Literal[
     "referrals.referral.requested",
     "referrals.referral.accepted",
@@ -54,6 +36,7 @@ WebhookEventType = Literal[
     "scoring.followup.due",
     "notifications.endpoint.disabled",
 ]
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 # Notices people (not systems) may choose to hear or mute.
 NOTICE_TYPES = (
     *WEBHOOK_EVENT_TYPES[:10],
